@@ -1,0 +1,85 @@
+package wallet
+
+import (
+	"fmt"
+	"time"
+)
+
+// Snapshot is a wallet's state at one version, small enough to write every
+// few hundred transactions: balance, version and the bets still open.
+// Activation is a snapshot plus the journal events after it. Keys of
+// transactions before the snapshot are answered from the store on demand
+// (the wallet is then not Complete), so the snapshot need not carry them.
+type Snapshot struct {
+	Currency string        `json:"currency"`
+	Version  uint64        `json:"version"`
+	Balance  string        `json:"balance"`
+	OpenBets []SnapshotBet `json:"open_bets,omitempty"`
+}
+
+// SnapshotBet is an open bet in a snapshot.
+type SnapshotBet struct {
+	TxID   string    `json:"tx_id"`
+	Seq    uint64    `json:"seq"`
+	Amount string    `json:"amount"`
+	Round  string    `json:"round_id"`
+	At     time.Time `json:"at"`
+}
+
+// Snapshot captures the state.
+func (s *State) Snapshot() Snapshot {
+	sn := Snapshot{Currency: s.currency.Code, Version: s.version, Balance: s.balance.String()}
+	for i := s.fifoHead; i < len(s.fifo); i++ {
+		e := s.fifo[i]
+		if e.tomb {
+			continue
+		}
+		if rec, ok := s.recs[e.id]; ok && rec.seq == e.seq && rec.bet == betOpen {
+			sn.OpenBets = append(sn.OpenBets, SnapshotBet{TxID: e.id, Seq: rec.seq, Amount: rec.amount.String(), Round: rec.round, At: rec.at})
+		}
+	}
+	return sn
+}
+
+// FromSnapshot rebuilds a state from a snapshot; replay the journal events
+// after sn.Version on it to bring it up to date.
+func FromSnapshot(sn Snapshot, l Limits) (*State, error) {
+	c, ok := LookupCurrency(sn.Currency)
+	if !ok {
+		return nil, fmt.Errorf("wallet: snapshot has unknown currency %q", sn.Currency)
+	}
+	s := New(c, l)
+	bal, err := ParseStored(sn.Balance, c)
+	if err != nil || bal.Sign() < 0 {
+		return nil, fmt.Errorf("wallet: snapshot balance %q: %v", sn.Balance, err)
+	}
+	s.balance, s.version, s.horizon = bal, sn.Version, sn.Version+1
+	for _, b := range sn.OpenBets {
+		amt, err := ParseStored(b.Amount, c)
+		if err != nil || b.Seq > sn.Version {
+			return nil, fmt.Errorf("wallet: snapshot bet %s: bad amount or seq: %v", b.TxID, err)
+		}
+		s.recs[b.TxID] = &record{seq: b.Seq, kind: KindBet, amount: amt, round: b.Round, at: b.At, bet: betOpen}
+		s.rounds[b.Round] = append(s.rounds[b.Round], b.TxID)
+		s.fifo = append(s.fifo, fifoEntry{id: b.TxID, seq: b.Seq, at: b.At})
+	}
+	return s, nil
+}
+
+// Rebuild is activation: a snapshot (nil: an empty wallet in currency c)
+// followed by the journal events after it.
+func Rebuild(c Currency, sn *Snapshot, tail []Event, l Limits) (*State, error) {
+	s := New(c, l)
+	if sn != nil {
+		var err error
+		if s, err = FromSnapshot(*sn, l); err != nil {
+			return nil, err
+		}
+	}
+	for _, ev := range tail {
+		if err := s.Replay(ev); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
