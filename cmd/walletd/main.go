@@ -1,0 +1,221 @@
+// Command walletd serves the wallet engine: one actor per player wallet,
+// a group-committed journal, and the HTTP API of wallet-api.md.
+//
+// main only handles signals and exit codes; Main owns configuration and
+// wiring, so end-to-end tests run the very same Main on port 0.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/walletd/walletd/actors"
+	wallethttp "github.com/walletd/walletd/http"
+	"github.com/walletd/walletd/internal/config"
+	"github.com/walletd/walletd/persistence/sqlite"
+	"github.com/walletd/walletd/wallet"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := NewMain()
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "walletd: configuration:", err)
+		os.Exit(2)
+	}
+	m.Config = cfg
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "walletd:", err)
+		os.Exit(1)
+	}
+	<-ctx.Done()
+	stop() // a second signal kills the process the default way
+	shutdown, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := m.Close(shutdown); err != nil {
+		fmt.Fprintln(os.Stderr, "walletd: shutdown:", err)
+		os.Exit(1)
+	}
+}
+
+// Main is the program: configuration in, a serving walletd out.
+type Main struct {
+	Config config.Config
+	// LogOutput receives the JSON logs (default os.Stderr).
+	LogOutput io.Writer
+
+	// Set by Run.
+	Addr   string // the address actually listened on (port 0 resolved)
+	APIKey string // the first operator key (generated if none configured)
+	Logger *slog.Logger
+
+	store  actors.Store
+	engine *actors.Engine
+	server *nethttp.Server
+	served chan error
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	cfg, _ := config.Load(func(string) string { return "" })
+	return &Main{Config: cfg}
+}
+
+// Run opens the store, starts the engine and begins serving HTTP. It
+// returns once the listener is open; serving goes on in the background.
+func (m *Main) Run(ctx context.Context) (err error) {
+	out := m.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	m.Logger = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: m.Config.LogLevel}))
+	log := m.Logger
+	defer func() {
+		if err != nil {
+			m.closeQuietly()
+		}
+	}()
+
+	keys := m.Config.APIKeys
+	if len(keys) == 0 {
+		key, err := randomKey()
+		if err != nil {
+			return err
+		}
+		keys = []string{key}
+		// The one time a key is ever logged: nobody configured one, so the
+		// operator needs to learn it. Configure WALLET_API_KEYS in production.
+		log.Warn("WALLET_API_KEYS is not set; generated an operator key for this run", "api_key", key)
+	}
+	m.APIKey = keys[0]
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(buildInfo())
+
+	if m.Config.PGDSN != "" {
+		return errors.New("WALLET_PG_DSN is set, but the Postgres store is not wired into this build yet")
+	}
+	st, err := sqlite.Open(m.Config.DataDir, sqlite.Options{})
+	if err != nil {
+		return fmt.Errorf("open the embedded store in %s: %w", m.Config.DataDir, err)
+	}
+	m.store = st
+	log.Info("store open", "store", "embedded", "dir", m.Config.DataDir)
+
+	m.engine = actors.NewEngine(st, actors.Config{
+		IdleTimeout:   m.Config.IdleTimeout,
+		SnapshotEvery: m.Config.SnapshotEvery,
+		Limits:        wallet.Limits{Retention: m.Config.Retention, MaxKeys: wallet.DefaultLimits.MaxKeys},
+		Logger:        log,
+	})
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "walletd_wallet_actors_active", Help: "Wallet actors currently in memory.",
+	}, func() float64 { return float64(m.engine.Active()) }))
+
+	srv := wallethttp.NewServer(wallethttp.Config{
+		APIKeys:  keys,
+		Ready:    st.Ready,
+		Registry: reg,
+		Logger:   log,
+		Version:  version(),
+	}, m.engine)
+
+	ln, err := net.Listen("tcp", m.Config.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.HTTPAddr, err)
+	}
+	m.Addr = ln.Addr().String()
+	m.server = srv.HTTPServer(m.Addr)
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.server.Serve(ln) }()
+	log.Info("walletd serving", "addr", m.Addr, "version", version())
+	return nil
+}
+
+// Close shuts down gracefully: stop accepting, let in-flight requests
+// finish, answer what the actors hold, then flush and close the store.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	if m.server != nil {
+		if err := m.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+		if err := <-m.served; err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("http serve: %w", err))
+		}
+		m.server = nil
+	}
+	if m.engine != nil {
+		if err := m.engine.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		m.engine = nil
+	}
+	if m.store != nil {
+		if err := m.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store close: %w", err))
+		}
+		m.store = nil
+	}
+	if m.Logger != nil {
+		if len(errs) == 0 {
+			m.Logger.Info("walletd stopped cleanly")
+		} else {
+			m.Logger.Error("walletd stopped with errors", "err", errors.Join(errs...))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Main) closeQuietly() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = m.Close(ctx)
+}
+
+func randomKey() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate an API key: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "walletd_build_info", Help: "Build information; the value is always 1.",
+	}, []string{"version", "goversion"})
+	bi, _ := debug.ReadBuildInfo()
+	goVersion := "unknown"
+	if bi != nil {
+		goVersion = bi.GoVersion
+	}
+	g.WithLabelValues(version(), goVersion).Set(1)
+	return g
+}
