@@ -51,7 +51,9 @@ type batch struct {
 	answers []answer
 }
 
-func (b *batch) empty() bool { return len(b.answers) == 0 && len(b.write.Events) == 0 && b.write.Create == nil }
+func (b *batch) empty() bool {
+	return len(b.answers) == 0 && len(b.write.Events) == 0 && b.write.Create == nil
+}
 
 // Internal messages: results of the actor's asynchronous I/O.
 type (
