@@ -150,3 +150,7 @@ func (ts *testServer) balance(player string) (string, float64) {
 	}
 	return r.str("balance"), r.num("version")
 }
+
+func decodeJSON(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
+}

@@ -109,7 +109,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(buildInfo())
 
 	if m.Config.PGDSN != "" {
 		return errors.New("WALLET_PG_DSN is set, but the Postgres store is not wired into this build yet")
@@ -205,17 +204,4 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "dev"
-}
-
-func buildInfo() prometheus.Collector {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "walletd_build_info", Help: "Build information; the value is always 1.",
-	}, []string{"version", "goversion"})
-	bi, _ := debug.ReadBuildInfo()
-	goVersion := "unknown"
-	if bi != nil {
-		goVersion = bi.GoVersion
-	}
-	g.WithLabelValues(version(), goVersion).Set(1)
-	return g
 }
