@@ -1,0 +1,190 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/walletd/walletd/wallet"
+)
+
+// decode reads the request body into dst (a pointer to a request struct):
+// a JSON-compatible Content-Type (or none), at most cfg.MaxBodyBytes, exactly
+// one JSON object, no unknown fields, numbers kept as their text. Every
+// failure is a *wallet.Error with CodeBadRequest (413/415 where HTTP has a
+// better status).
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !jsonMediaType(mt) {
+			return &httpError{status: http.StatusUnsupportedMediaType,
+				err: wallet.Errorf(wallet.CodeBadRequest, "Content-Type must be application/json, not %q", clip(ct, 64))}
+		}
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return s.bodyError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return s.bodyError(err)
+		}
+		return badRequest("the body must hold exactly one JSON object, with nothing after it")
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return badRequest("the body must be a JSON object")
+	}
+	obj := json.NewDecoder(bytes.NewReader(raw))
+	obj.UseNumber()
+	obj.DisallowUnknownFields()
+	if err := obj.Decode(dst); err != nil {
+		return s.bodyError(err)
+	}
+	return nil
+}
+
+func jsonMediaType(mt string) bool {
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// bodyError turns a decoding error into a BAD_REQUEST that says what is wrong.
+func (s *Server) bodyError(err error) error {
+	var (
+		mbe *http.MaxBytesError
+		se  *json.SyntaxError
+		ute *json.UnmarshalTypeError
+		we  *wallet.Error
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return &httpError{status: http.StatusRequestEntityTooLarge,
+			err: wallet.Errorf(wallet.CodeBadRequest, "the body is too large: the limit is %d bytes", s.cfg.MaxBodyBytes)}
+	case errors.As(err, &we):
+		return we
+	case errors.Is(err, io.EOF):
+		return badRequest("the body is empty: send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("malformed JSON: the body ends in the middle of a value")
+	case errors.As(err, &se):
+		return badRequest("malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
+	case errors.As(err, &ute):
+		if ute.Field == "" {
+			return badRequest("the body must be a JSON object")
+		}
+		want := "a JSON " + ute.Type.Kind().String()
+		if ute.Type.Kind() == reflect.String {
+			want = "a string"
+		}
+		return badRequest("field %q must be %s, not a JSON %s", clip(ute.Field, 64), want, ute.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return badRequest("unknown field %s", clip(strings.TrimPrefix(err.Error(), "json: unknown field "), 80))
+	}
+	return badRequest("malformed JSON")
+}
+
+// amountField is a request amount: a JSON string or a JSON number, kept as
+// its exact text (never a float64). The wallet parses it, knowing its currency.
+type amountField struct {
+	text string
+	set  bool
+}
+
+func (a *amountField) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return badRequest("amount is not a valid JSON string")
+		}
+		a.text = s
+	case len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')):
+		a.text = string(b)
+	default:
+		return badRequest("amount must be a decimal string or a JSON number, not %s", jsonKind(b))
+	}
+	a.set = true
+	return nil
+}
+
+func jsonKind(b []byte) string {
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "that"
+}
+
+// checkID checks a required id field.
+func checkID(field, v string) error {
+	if v == "" {
+		return badRequest("%s is required", field)
+	}
+	if !wallet.ValidID(v) {
+		return badRequest("%s must be 1-128 characters of [A-Za-z0-9._:@-]", field)
+	}
+	return nil
+}
+
+// checkOptionalID checks an id field that may be absent.
+func checkOptionalID(field, v string) error {
+	if v == "" {
+		return nil
+	}
+	return checkID(field, v)
+}
+
+// checkAmount checks that an amount was sent; its value is the wallet's to judge.
+func checkAmount(a amountField) error {
+	if !a.set {
+		return badRequest("amount is required")
+	}
+	return nil
+}
+
+// lookupCurrency returns the ISO 4217 currency with code (upper case).
+func lookupCurrency(code string) (wallet.Currency, error) {
+	if code == "" {
+		return wallet.Currency{}, badRequest("currency is required")
+	}
+	c, ok := wallet.LookupCurrency(code)
+	if !ok {
+		return wallet.Currency{}, badRequest("unknown currency %q: use an ISO 4217 code in upper case, such as EUR", clip(code, 16))
+	}
+	return c, nil
+}
+
+// checkOptionalCurrency checks a currency field that may be absent.
+func checkOptionalCurrency(code string) error {
+	if code == "" {
+		return nil
+	}
+	_, err := lookupCurrency(code)
+	return err
+}
+
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
