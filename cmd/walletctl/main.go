@@ -16,7 +16,7 @@ import (
 	"syscall"
 
 	"github.com/walletd/walletd/internal/config"
-	"github.com/walletd/walletd/persistence/sqlite"
+	"github.com/walletd/walletd/internal/stores"
 )
 
 const usage = `usage: walletctl <command>
@@ -47,22 +47,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "walletctl: configuration:", err)
 		return 2
 	}
-	if cfg.PGDSN != "" {
-		fmt.Fprintln(stderr, "walletctl: the Postgres store is not wired into this build yet")
-		return 2
-	}
 	switch args[0] {
 	case "migrate":
-		st, err := sqlite.Open(cfg.DataDir, sqlite.Options{})
-		if err != nil {
-			fmt.Fprintln(stderr, "walletctl:", err)
+		if err := stores.Migrate(ctx, cfg); err != nil {
+			fmt.Fprintln(stderr, "walletctl: migrate:", err)
 			return 1
 		}
-		if err := st.Close(); err != nil {
-			fmt.Fprintln(stderr, "walletctl:", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, "embedded store in", cfg.DataDir, "is at the current schema")
+		fmt.Fprintln(stdout, "migrate: the store is at the current schema")
 		return 0
 	case "verify":
 		return verify(ctx, cfg, stdout, stderr)
@@ -73,11 +64,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func verify(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) int {
-	if _, err := os.Stat(cfg.DataDir); errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(stderr, "walletctl: no embedded store in %s\n", cfg.DataDir)
-		return 1
+	if cfg.PGDSN == "" {
+		// Verifying must not create an empty store where none was.
+		if _, err := os.Stat(cfg.DataDir); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "walletctl: no embedded store in %s\n", cfg.DataDir)
+			return 1
+		}
 	}
-	st, err := sqlite.Open(cfg.DataDir, sqlite.Options{})
+	st, err := stores.Open(ctx, cfg, stores.Hooks{})
 	if err != nil {
 		fmt.Fprintln(stderr, "walletctl:", err)
 		return 1
@@ -89,12 +83,12 @@ func verify(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) in
 		return 1
 	}
 	for _, p := range problems {
-		fmt.Fprintln(stdout, "MISMATCH", p.String())
+		fmt.Fprintln(stdout, "MISMATCH", p)
 	}
 	if len(problems) > 0 {
-		fmt.Fprintf(stdout, "verify: %d problem(s)\n", len(problems))
+		fmt.Fprintf(stdout, "verify: %d problem(s) in the %s store\n", len(problems), st.Kind())
 		return 1
 	}
-	fmt.Fprintln(stdout, "verify: ok")
+	fmt.Fprintf(stdout, "verify: ok (%s store)\n", st.Kind())
 	return 0
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/walletd/walletd/internal/pgtest"
 )
 
 // op is one money request of the crash test and what came of it.
@@ -24,10 +26,15 @@ type op struct {
 // version, its retry answers duplicate, unacknowledged ones apply at most
 // once, and the journal replays to every balance (walletctl verify).
 func TestCrashLosesNothing(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) { testCrash(t, 3, nil) })
+	t.Run("postgres", func(t *testing.T) { testCrash(t, 5, []string{"WALLET_PG_DSN=" + pgtest.DSN(t)}) })
+}
+
+func testCrash(t *testing.T, cycles int, env []string) {
 	dir := t.TempDir()
 	wallets := []string{"hot", "w1", "w2", "w3", "w4", "w5"}
 	want := map[string]int64{}
-	p := startProc(t, dir)
+	p := startProc(t, dir, env...)
 	ts := p.server()
 	for _, w := range wallets {
 		ts.open(w, "EUR")
@@ -35,7 +42,6 @@ func TestCrashLosesNothing(t *testing.T) {
 		want[w] = 100000000
 	}
 
-	const cycles = 3
 	for cycle := 0; cycle < cycles; cycle++ {
 		var (
 			mu     sync.Mutex
@@ -88,7 +94,7 @@ func TestCrashLosesNothing(t *testing.T) {
 			t.Fatalf("cycle %d: no request was acknowledged before the kill\n%s", cycle, p.logs.String())
 		}
 
-		p = startProc(t, dir)
+		p = startProc(t, dir, env...)
 		ts = p.server()
 		unknown := 0
 		for _, o := range ops {
@@ -116,7 +122,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	if err := p.stop(); err != nil {
 		t.Fatalf("graceful stop after the crash cycles: %v", err)
 	}
-	out, code := walletctl(t, dir, "verify")
+	out, code := walletctl(t, dir, append(env, "verify")...)
 	if code != 0 || !strings.Contains(out, "verify: ok") {
 		t.Fatalf("walletctl verify: exit %d\n%s", code, out)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/walletd/walletd/internal/config"
+	"github.com/walletd/walletd/internal/pgtest"
 )
 
 const testKey = "test-key"
@@ -65,6 +66,28 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 		}
 	})
 	return ts
+}
+
+// starter starts a server on the store under test; edit may be nil.
+type starter func(edit func(*config.Config)) *testServer
+
+// eachStore runs an end-to-end test on the embedded store and on Postgres
+// (a fresh database per test; skipped loudly without Postgres unless CI=true).
+func eachStore(t *testing.T, test func(t *testing.T, start starter)) {
+	for _, kind := range []string{"embedded", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			test(t, func(edit func(*config.Config)) *testServer {
+				return startServer(t, func(c *config.Config) {
+					if kind == "postgres" {
+						c.PGDSN = pgtest.DSN(t)
+					}
+					if edit != nil {
+						edit(c)
+					}
+				})
+			})
+		})
+	}
 }
 
 // response is a decoded reply.

@@ -10,8 +10,10 @@ import (
 // The contract of wallet-api.md and the rules of wallet-semantics.md,
 // exercised against the real server and the real embedded store.
 
-func TestWalletLifecycle(t *testing.T) {
-	ts := startServer(t, nil)
+func TestWalletLifecycle(t *testing.T) { eachStore(t, testWalletLifecycle) }
+
+func testWalletLifecycle(t *testing.T, start starter) {
+	ts := start(nil)
 	r := ts.do("POST", "/v1/wallets", `{"player_id":"alice","currency":"EUR"}`)
 	ts.expect(r, 201, "")
 	if r.str("player_id") != "alice" || r.str("currency") != "EUR" || r.str("balance") != "0.00" || r.num("version") != 0 {
@@ -35,8 +37,10 @@ func TestWalletLifecycle(t *testing.T) {
 	}
 }
 
-func TestMoneyFlow(t *testing.T) {
-	ts := startServer(t, nil)
+func TestMoneyFlow(t *testing.T) { eachStore(t, testMoneyFlow) }
+
+func testMoneyFlow(t *testing.T, start starter) {
+	ts := start(nil)
 	ts.open("p1", "EUR")
 	steps := []struct {
 		name, path, body string
@@ -98,8 +102,10 @@ func TestMoneyFlow(t *testing.T) {
 	}
 }
 
-func TestExactDecimals(t *testing.T) {
-	ts := startServer(t, nil)
+func TestExactDecimals(t *testing.T) { eachStore(t, testExactDecimals) }
+
+func testExactDecimals(t *testing.T, start starter) {
+	ts := start(nil)
 	for _, tc := range []struct {
 		currency, deposit, bet, balance, tooPrecise string
 	}{
@@ -136,8 +142,10 @@ func TestExactDecimals(t *testing.T) {
 	}
 }
 
-func TestBadInputChangesNothing(t *testing.T) {
-	ts := startServer(t, nil)
+func TestBadInputChangesNothing(t *testing.T) { eachStore(t, testBadInputChangesNothing) }
+
+func testBadInputChangesNothing(t *testing.T, start starter) {
+	ts := start(nil)
 	ts.open("p1", "EUR")
 	ts.expect(ts.do("POST", "/v1/wallets/p1/deposit", `{"tx_id":"d1","amount":"50"}`), 200, "")
 	cases := []struct {
@@ -189,8 +197,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 }
 
-func TestTransactionsHistory(t *testing.T) {
-	ts := startServer(t, nil)
+func TestTransactionsHistory(t *testing.T) { eachStore(t, testTransactionsHistory) }
+
+func testTransactionsHistory(t *testing.T, start starter) {
+	ts := start(nil)
 	ts.open("p1", "KWD")
 	for i := 1; i <= 5; i++ {
 		ts.expect(ts.do("POST", "/v1/wallets/p1/deposit", fmt.Sprintf(`{"tx_id":"d%d","amount":"0.%03d"}`, i, i)), 200, "")
@@ -218,8 +228,10 @@ func TestTransactionsHistory(t *testing.T) {
 	}
 }
 
-func TestAuthAndRequestIDs(t *testing.T) {
-	ts := startServer(t, func(c *config.Config) { c.APIKeys = []string{testKey, "second-key"} })
+func TestAuthAndRequestIDs(t *testing.T) { eachStore(t, testAuthAndRequestIDs) }
+
+func testAuthAndRequestIDs(t *testing.T, start starter) {
+	ts := start(func(c *config.Config) { c.APIKeys = []string{testKey, "second-key"} })
 	ts.expect(ts.do("GET", "/v1/wallets/p1", "", "Authorization", ""), 401, "UNAUTHORIZED")
 	ts.expect(ts.do("GET", "/v1/wallets/p1", "", "Authorization", "Bearer wrong"), 401, "UNAUTHORIZED")
 	ts.expect(ts.do("GET", "/v1/wallets/p1", "", "Authorization", "Basic "+testKey), 401, "UNAUTHORIZED")
@@ -253,8 +265,10 @@ func TestAuthAndRequestIDs(t *testing.T) {
 
 // When the store cannot commit, requests get UNAVAILABLE, /readyz turns 503,
 // and nothing is applied.
-func TestStoreOutageIsUnavailable(t *testing.T) {
-	ts := startServer(t, nil)
+func TestStoreOutageIsUnavailable(t *testing.T) { eachStore(t, testStoreOutageIsUnavailable) }
+
+func testStoreOutageIsUnavailable(t *testing.T, start starter) {
+	ts := start(nil)
 	ts.open("p1", "EUR")
 	ts.expect(ts.do("POST", "/v1/wallets/p1/deposit", `{"tx_id":"d1","amount":"5"}`), 200, "")
 	if err := ts.m.store.Close(); err != nil {

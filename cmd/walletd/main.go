@@ -27,7 +27,7 @@ import (
 	"github.com/walletd/walletd/actors"
 	wallethttp "github.com/walletd/walletd/http"
 	"github.com/walletd/walletd/internal/config"
-	"github.com/walletd/walletd/persistence/sqlite"
+	"github.com/walletd/walletd/internal/stores"
 	"github.com/walletd/walletd/wallet"
 )
 
@@ -67,7 +67,7 @@ type Main struct {
 	APIKey string // the first operator key (generated if none configured)
 	Logger *slog.Logger
 
-	store  actors.Store
+	store  stores.Store
 	engine *actors.Engine
 	server *nethttp.Server
 	served chan error
@@ -110,15 +110,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if m.Config.PGDSN != "" {
-		return errors.New("WALLET_PG_DSN is set, but the Postgres store is not wired into this build yet")
-	}
-	st, err := sqlite.Open(m.Config.DataDir, sqlite.Options{})
+	st, err := stores.Open(ctx, m.Config, stores.Hooks{})
 	if err != nil {
-		return fmt.Errorf("open the embedded store in %s: %w", m.Config.DataDir, err)
+		return err
 	}
 	m.store = st
-	log.Info("store open", "store", "embedded", "dir", m.Config.DataDir)
+	log.Info("store open", "store", st.Kind())
 
 	m.engine = actors.NewEngine(st, actors.Config{
 		IdleTimeout:   m.Config.IdleTimeout,

@@ -125,12 +125,17 @@ func (p *proc) stop() error {
 	}
 }
 
-// walletctl runs the operators' tool on a data folder.
+// walletctl runs the operators' tool on a data folder; leading NAME=value
+// arguments are added to its environment.
 func walletctl(t *testing.T, dataDir string, args ...string) (string, int) {
 	t.Helper()
 	_, bin := binaries(t)
+	env := append(os.Environ(), "WALLET_DATA_DIR="+dataDir)
+	for len(args) > 0 && strings.Contains(args[0], "=") {
+		env, args = append(env, args[0]), args[1:]
+	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "WALLET_DATA_DIR="+dataDir)
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
