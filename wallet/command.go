@@ -35,11 +35,11 @@ type Command struct {
 	Kind       Kind
 	TxID       string
 	Amount     string
-	ExtraZeros bool // accept "10.500000" for EUR: provider wire formats send fixed decimals
-	RoundID  string // bet: required; win: optional, settles every open bet of the round
-	GameID   string // bet: informational
-	Ref      string // win: bet_tx_id (optional); rollback: ref_tx_id (required)
-	Currency string // optional: when set it must be the wallet's currency
+	ExtraZeros bool   // accept "10.500000" for EUR: provider wire formats send fixed decimals
+	RoundID    string // bet: required; win: optional, settles every open bet of the round
+	GameID     string // bet: informational
+	Ref        string // win: bet_tx_id (optional); rollback: ref_tx_id (required)
+	Currency   string // optional: when set it must be the wallet's currency
 }
 
 // Outcome tells callers (provider adapters above all) what exactly happened.

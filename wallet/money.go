@@ -87,7 +87,7 @@ func MinorUnits(n int64, c Currency) Amount {
 // 18 integer digits, at most the currency's minor-unit digits after the point.
 // Exponents, signs, NaN, Inf, spaces and empty strings are INVALID_AMOUNT.
 func ParseAmount(s string, c Currency) (Amount, error) {
-	intPart, frac, err := splitPlainDecimal(s)
+	intPart, frac, err := splitPlainDecimal(s, MaxIntegerDigits)
 	if err != nil {
 		return Amount{}, err
 	}
@@ -102,7 +102,7 @@ func ParseAmount(s string, c Currency) (Amount, error) {
 // zeros: "10.500000" is EUR 10.50, "10.505" is refused. Provider wire formats
 // (Evolution sends up to 6 decimals) need this; the value is never rounded.
 func ParseAmountExact(s string, c Currency) (Amount, error) {
-	intPart, frac, err := splitPlainDecimal(s)
+	intPart, frac, err := splitPlainDecimal(s, MaxIntegerDigits)
 	if err != nil {
 		return Amount{}, err
 	}
@@ -116,7 +116,9 @@ func ParseAmountExact(s string, c Currency) (Amount, error) {
 	return build(intPart, frac, c)
 }
 
-func splitPlainDecimal(s string) (intPart, frac string, err error) {
+// splitPlainDecimal checks that s is a plain non-negative decimal with at most
+// maxInt integer digits (leading zeros do not count) and splits it at the point.
+func splitPlainDecimal(s string, maxInt int) (intPart, frac string, err error) {
 	bad := func(why string) (string, string, error) {
 		return "", "", Errorf(CodeInvalidAmount, "amount %q is not a plain non-negative decimal: %s", truncate(s, 40), why)
 	}
@@ -134,8 +136,8 @@ func splitPlainDecimal(s string) (intPart, frac string, err error) {
 			}
 		}
 	}
-	if digits := len(strings.TrimLeft(intPart, "0")); digits > MaxIntegerDigits {
-		return "", "", Errorf(CodeInvalidAmount, "amount has more than %d integer digits", MaxIntegerDigits)
+	if digits := len(strings.TrimLeft(intPart, "0")); digits > maxInt {
+		return "", "", Errorf(CodeInvalidAmount, "amount has more than %d integer digits", maxInt)
 	}
 	return intPart, frac, nil
 }
@@ -154,10 +156,19 @@ func build(intPart, frac string, c Currency) (Amount, error) {
 }
 
 // ParseStored parses an amount written by String (journal, snapshots). It
-// accepts a leading minus and requires exactly the currency's digits.
+// accepts a leading minus, at most the currency's digits after the point, and
+// up to maxBalanceDigits integer digits: a balance may legitimately outgrow
+// the 18 integer digits of a single request amount, and must load again.
 func ParseStored(s string, c Currency) (Amount, error) {
 	neg := strings.HasPrefix(s, "-")
-	a, err := ParseAmount(strings.TrimPrefix(s, "-"), c)
+	intPart, frac, err := splitPlainDecimal(strings.TrimPrefix(s, "-"), maxBalanceDigits)
+	if err == nil && int32(len(frac)) > c.Minor {
+		err = Errorf(CodeInvalidAmount, "more than %d decimal places for %s", c.Minor, c.Code)
+	}
+	var a Amount
+	if err == nil {
+		a, err = build(intPart, frac, c)
+	}
 	if err != nil {
 		return Amount{}, fmt.Errorf("stored amount %q: %w", s, err)
 	}

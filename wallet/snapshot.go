@@ -56,8 +56,11 @@ func FromSnapshot(sn Snapshot, l Limits) (*State, error) {
 	s.balance, s.version, s.horizon = bal, sn.Version, sn.Version+1
 	for _, b := range sn.OpenBets {
 		amt, err := ParseStored(b.Amount, c)
-		if err != nil || b.Seq > sn.Version {
-			return nil, fmt.Errorf("wallet: snapshot bet %s: bad amount or seq: %v", b.TxID, err)
+		if err != nil || amt.Sign() < 0 || b.Seq == 0 || b.Seq > sn.Version || !ValidID(b.TxID) || !ValidID(b.Round) {
+			return nil, fmt.Errorf("wallet: snapshot bet %q: bad amount, seq or ids: %v", b.TxID, err)
+		}
+		if _, dup := s.recs[b.TxID]; dup {
+			return nil, fmt.Errorf("wallet: snapshot lists bet %q twice", b.TxID)
 		}
 		s.recs[b.TxID] = &record{seq: b.Seq, kind: KindBet, amount: amt, round: b.Round, at: b.At, bet: betOpen}
 		s.rounds[b.Round] = append(s.rounds[b.Round], b.TxID)
@@ -71,6 +74,9 @@ func FromSnapshot(sn Snapshot, l Limits) (*State, error) {
 func Rebuild(c Currency, sn *Snapshot, tail []Event, l Limits) (*State, error) {
 	s := New(c, l)
 	if sn != nil {
+		if sn.Currency != c.Code {
+			return nil, fmt.Errorf("wallet: snapshot in %q for a wallet in %s", sn.Currency, c.Code)
+		}
 		var err error
 		if s, err = FromSnapshot(*sn, l); err != nil {
 			return nil, err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/cockroachdb/apd/v3"
 )
 
 // Limits bound the memory a wallet spends on idempotency keys. Keys stay in
@@ -60,7 +62,7 @@ type State struct {
 
 	recs   map[string]*record  // tx_id → applied transaction
 	tombs  map[string]uint64   // bet tx_id → seq of the rollback that refused it in advance
-	rounds map[string][]string // round → its open bets, in order
+	rounds map[string][]string // round → its open bets in memory, in sequence order
 
 	fifo     []fifoEntry // keys in seq order, for eviction
 	fifoHead int
@@ -68,8 +70,22 @@ type State struct {
 	// whose whole history is in memory has horizon ≤ 1.
 	horizon uint64
 
-	recalled []string            // ids brought back by Recall (bounded)
-	absent   map[string]struct{} // ids the store was asked for and does not have
+	recalled map[recalledKey]struct{} // keys Recall brought back or kept (bounded)
+	// Answers of the store about ids it was asked for (bounded): noTx holds
+	// the ids it has no transaction of; absent those it has neither a
+	// transaction nor a tombstone of (a bet it has never heard of).
+	noTx   map[string]struct{}
+	absent map[string]struct{}
+}
+
+// recalledKey is a key Recall brought back, or found still in memory and
+// kept: a record (tx_id) or a tombstone (the bet tx_id it refuses). Eviction
+// leaves these alone, so the command that needed them can be decided right
+// after Recall even if its own eviction would have forgotten them; Recall
+// forgets them once there are more than maxRecalled.
+type recalledKey struct {
+	id   string
+	tomb bool
 }
 
 // New returns an empty wallet in currency c.
@@ -130,7 +146,45 @@ func (s *State) Apply(cmd Command, now time.Time) (Result, *Event, error) {
 	if rec, ok := s.recs[cmd.TxID]; ok {
 		return s.retry(cmd, amount, rec)
 	}
+	res, ev, err := s.decide(cmd, amount, now)
+	if ev == nil && s.mayHaveForgotten(cmd) {
+		// A refusal, or an answer that changes nothing, for a tx_id that is
+		// not in memory: the tx_id may be a retry of a transaction that left
+		// memory, which must be answered as a duplicate (or TX_CONFLICT)
+		// however long ago it was applied, and a bet may have a tombstone
+		// that left memory (BET_ROLLED_BACK comes before any other refusal).
+		// Applied outcomes need no lookup: the store refuses their tx_id or
+		// bet key if it is taken.
+		var nl *NeedLookup
+		if errors.As(err, &nl) {
+			nl.IDs = append(nl.IDs, cmd.TxID)
+			return Result{}, nil, nl
+		}
+		return Result{}, nil, &NeedLookup{IDs: []string{cmd.TxID}}
+	}
+	return res, ev, err
+}
 
+// mayHaveForgotten reports whether the answer to cmd (whose tx_id is not in
+// memory) may depend on keys that have left memory: a transaction with its
+// tx_id, or for a bet a tombstone of it.
+func (s *State) mayHaveForgotten(cmd Command) bool {
+	if _, ok := s.recs[cmd.TxID]; ok || s.Complete() {
+		return false
+	}
+	if _, known := s.noTx[cmd.TxID]; !known {
+		return true
+	}
+	if cmd.Kind != KindBet {
+		return false
+	}
+	_, tomb := s.tombs[cmd.TxID]
+	_, none := s.absent[cmd.TxID]
+	return !tomb && !none
+}
+
+// decide evaluates a command whose tx_id is not in memory.
+func (s *State) decide(cmd Command, amount Amount, now time.Time) (Result, *Event, error) {
 	ev := Event{
 		Seq: s.version + 1, TxID: cmd.TxID, Kind: cmd.Kind, Amount: amount,
 		RoundID: cmd.RoundID, GameID: cmd.GameID, Ref: cmd.Ref, At: now,
@@ -268,6 +322,11 @@ func (s *State) findBet(id string) (*record, error) {
 		return rec, nil
 	}
 	if _, ok := s.tombs[id]; ok {
+		// A transaction that reused the id after the tombstone (it cannot
+		// be a bet) would be found first in a complete wallet.
+		if _, known := s.noTx[id]; !known && !s.Complete() {
+			return nil, &NeedLookup{IDs: []string{id}}
+		}
 		return nil, Errorf(CodeBetRolledBack, "bet %s was rolled back before it arrived", id)
 	}
 	if _, ok := s.absent[id]; !ok && !s.Complete() {
@@ -277,20 +336,47 @@ func (s *State) findBet(id string) (*record, error) {
 }
 
 // Replay applies a committed event, as read from the journal. It checks that
-// the event follows the wallet's sequence and agrees with its balance, and
-// applies exactly the recorded effects.
+// the event follows the wallet's sequence, is well formed for the wallet's
+// currency and agrees with its balance, and applies exactly the recorded
+// effects. On error the state is unchanged.
 func (s *State) Replay(ev Event) error {
 	if ev.Seq != s.version+1 {
 		return fmt.Errorf("wallet: event seq %d does not follow version %d", ev.Seq, s.version)
+	}
+	if err := s.checkEvent(ev); err != nil {
+		return fmt.Errorf("wallet: event %d (%s): %w", ev.Seq, ev.TxID, err)
 	}
 	want := s.balance.Add(ev.Amount)
 	if !ev.Kind.credits() {
 		want = s.balance.Sub(ev.Amount)
 	}
-	if want.Cmp(ev.BalanceAfter) != 0 || want.Sign() < 0 || ev.Amount.Sign() < 0 {
+	if want.Cmp(ev.BalanceAfter) != 0 || want.Sign() < 0 {
 		return fmt.Errorf("wallet: event %d (%s %s) gives balance %s, journal says %s", ev.Seq, ev.Kind, ev.Amount, want, ev.BalanceAfter)
 	}
 	s.apply(&ev)
+	return nil
+}
+
+// checkEvent checks what Replay cannot derive from the balance: the kind,
+// the amounts' form, and that the event's keys are new.
+func (s *State) checkEvent(ev Event) error {
+	exp := -s.currency.Minor
+	switch {
+	case !ev.Kind.Valid():
+		return fmt.Errorf("unknown kind %q", ev.Kind)
+	case ev.Amount.d.Form != apd.Finite || ev.Amount.d.Exponent != exp || ev.Amount.Sign() < 0:
+		return fmt.Errorf("amount %s is not a non-negative %s amount", ev.Amount, s.currency.Code)
+	case ev.BalanceAfter.d.Form != apd.Finite || ev.BalanceAfter.d.Exponent != exp:
+		return fmt.Errorf("balance %s is not a %s amount", ev.BalanceAfter, s.currency.Code)
+	case ev.Tombstone && (ev.Kind != KindRollback || !ev.Amount.IsZero()):
+		return fmt.Errorf("a tombstone must be a rollback of amount 0")
+	}
+	if _, ok := s.recs[ev.TxID]; ok {
+		return fmt.Errorf("tx_id %s is already in the journal", ev.TxID)
+	}
+	if _, ok := s.tombs[ev.TxID]; ok && ev.Kind == KindBet {
+		return fmt.Errorf("bet %s follows its own tombstone", ev.TxID)
+	}
 	return nil
 }
 
@@ -307,6 +393,15 @@ func (s *State) apply(ev *Event) {
 		for _, id := range ev.Settles {
 			s.closeBet(id, betSettled)
 		}
+		if ev.Ref == "" && ev.RoundID != "" {
+			// A round win settles every open bet of its round, including
+			// bets the wallet that decided it no longer had in memory (and
+			// so could not list in Settles): the state a journal rebuilds
+			// is the state betFate derives from the store.
+			for _, id := range slices.Clone(s.rounds[ev.RoundID]) {
+				s.closeBet(id, betSettled)
+			}
+		}
 	case KindRollback:
 		if ev.Tombstone {
 			s.tombs[ev.Ref] = ev.Seq
@@ -317,6 +412,10 @@ func (s *State) apply(ev *Event) {
 	}
 	s.recs[ev.TxID] = rec
 	delete(s.absent, ev.TxID)
+	delete(s.noTx, ev.TxID)
+	if ev.Tombstone {
+		delete(s.absent, ev.Ref) // the store holds a tombstone of it now
+	}
 	s.fifo = append(s.fifo, fifoEntry{id: ev.TxID, seq: ev.Seq, at: ev.At})
 }
 
@@ -329,16 +428,42 @@ func (s *State) closeBet(id string, to betState) {
 	s.dropOpen(id, rec.round)
 }
 
+// dropOpen removes a bet from its round's open bets. It is O(1) in the two
+// common cases whatever the round's size (a provider may key rounds by
+// session): eviction drops the oldest bet, and bets are mostly settled soon
+// after they are placed, so the search starts from the newest.
 func (s *State) dropOpen(id, round string) {
 	open := s.rounds[round]
-	if i := slices.Index(open, id); i >= 0 {
-		open = slices.Delete(open, i, i+1)
+	switch {
+	case len(open) == 0:
+	case open[0] == id:
+		open[0] = ""
+		open = open[1:]
+	default:
+		for i := len(open) - 1; i > 0; i-- {
+			if open[i] == id {
+				open = slices.Delete(open, i, i+1)
+				break
+			}
+		}
 	}
 	if len(open) == 0 {
 		delete(s.rounds, round)
 	} else {
 		s.rounds[round] = open
 	}
+}
+
+// addOpen inserts a recalled open bet into its round, in sequence order.
+func (s *State) addOpen(id, round string, seq uint64) {
+	open := s.rounds[round]
+	i, _ := slices.BinarySearchFunc(open, seq, func(other string, seq uint64) int {
+		if o, ok := s.recs[other]; ok {
+			return compareSeq(o.seq, seq)
+		}
+		return -1
+	})
+	s.rounds[round] = slices.Insert(open, i, id)
 }
 
 // evict forgets keys older than the retention window, and the oldest keys
@@ -353,10 +478,10 @@ func (s *State) evict(now time.Time) {
 		s.fifo[s.fifoHead] = fifoEntry{}
 		s.fifoHead++
 		if e.tomb {
-			if s.tombs[e.id] == e.seq {
+			if seq, ok := s.tombs[e.id]; ok && seq == e.seq && !s.isRecalled(e.id, true) {
 				delete(s.tombs, e.id)
 			}
-		} else if rec, ok := s.recs[e.id]; ok && rec.seq == e.seq {
+		} else if rec, ok := s.recs[e.id]; ok && rec.seq == e.seq && !s.isRecalled(e.id, false) {
 			if rec.bet == betOpen {
 				s.dropOpen(e.id, rec.round)
 			}
@@ -372,38 +497,54 @@ func (s *State) evict(now time.Time) {
 
 // Recall brings back what the store knows about ids that have left memory:
 // evs are the journal events whose tx_id or ref is in ids, and the wins of
-// the rounds of those bets (see the Store's Lookup). ids the store does not
-// know are remembered as absent, so Apply can decide without asking again.
+// the rounds of those bets (see the Store's Lookup). What the store does not
+// hold is remembered too (noTx, absent), so Apply can decide without asking
+// again. Keys of ids still in memory are kept there until Recall
+// forgets what it brought back, so the next Apply cannot evict them before
+// it uses them (after a reload, the keys a refused write collided with may
+// still be in memory but about to be evicted).
 func (s *State) Recall(ids []string, evs []Event) {
-	evs = slices.Clone(evs)
+	// Events this state has not applied (a stale copy of the wallet) cannot
+	// decide anything here.
+	evs = slices.DeleteFunc(slices.Clone(evs), func(ev Event) bool { return ev.Seq > s.version })
 	slices.SortFunc(evs, func(a, b Event) int { return compareSeq(a.Seq, b.Seq) })
 	want := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		want[id] = true
 	}
 	if len(s.recalled) > maxRecalled {
-		for _, id := range s.recalled {
-			if rec, ok := s.recs[id]; ok && rec.seq < s.horizon {
-				delete(s.recs, id)
-			}
-		}
-		s.recalled = s.recalled[:0]
+		s.forgetRecalled()
 	}
-	if s.absent == nil || len(s.absent) > maxRecalled {
+	if s.recalled == nil {
+		s.recalled = make(map[recalledKey]struct{})
+	}
+	if s.absent == nil || len(s.noTx) > maxRecalled {
+		s.noTx = make(map[string]struct{})
 		s.absent = make(map[string]struct{})
 	}
-	found := make(map[string]bool)
+	foundTx, foundTomb := make(map[string]bool), make(map[string]bool)
+	for _, id := range ids {
+		if _, ok := s.recs[id]; ok {
+			foundTx[id] = true
+			s.recalled[recalledKey{id: id}] = struct{}{}
+		}
+		if _, ok := s.tombs[id]; ok {
+			foundTomb[id] = true
+			s.recalled[recalledKey{id: id, tomb: true}] = struct{}{}
+		}
+	}
 	for i, ev := range evs {
 		if ev.Kind == KindRollback && ev.Tombstone && want[ev.Ref] {
+			foundTomb[ev.Ref] = true
 			if _, ok := s.tombs[ev.Ref]; !ok {
 				s.tombs[ev.Ref] = ev.Seq
+				s.recalled[recalledKey{id: ev.Ref, tomb: true}] = struct{}{}
 			}
-			found[ev.Ref] = true
 		}
 		if !want[ev.TxID] {
 			continue
 		}
-		found[ev.TxID] = true
+		foundTx[ev.TxID] = true
 		if _, ok := s.recs[ev.TxID]; ok {
 			continue
 		}
@@ -412,13 +553,49 @@ func (s *State) Recall(ids []string, evs []Event) {
 			rec.bet = betFate(ev, evs[i+1:])
 		}
 		s.recs[ev.TxID] = rec
-		s.recalled = append(s.recalled, ev.TxID)
-	}
-	for _, id := range ids {
-		if !found[id] {
-			s.absent[id] = struct{}{}
+		s.recalled[recalledKey{id: ev.TxID}] = struct{}{}
+		if rec.bet == betOpen {
+			// An open bet joins its round again, in sequence order, so a
+			// later round win settles it as it would have in a complete wallet.
+			s.addOpen(ev.TxID, rec.round, rec.seq)
 		}
 	}
+	for _, id := range ids {
+		if !foundTx[id] {
+			s.noTx[id] = struct{}{}
+			if !foundTomb[id] {
+				s.absent[id] = struct{}{}
+			}
+		}
+	}
+}
+
+func (s *State) isRecalled(id string, tomb bool) bool {
+	if len(s.recalled) == 0 {
+		return false
+	}
+	_, ok := s.recalled[recalledKey{id: id, tomb: tomb}]
+	return ok
+}
+
+// forgetRecalled drops the keys Recall brought back or kept, once their own
+// fifo entries are gone (the others stay until eviction reaches them).
+func (s *State) forgetRecalled() {
+	for k := range s.recalled {
+		if k.tomb {
+			if seq, ok := s.tombs[k.id]; ok && seq < s.horizon {
+				delete(s.tombs, k.id)
+			}
+			continue
+		}
+		if rec, ok := s.recs[k.id]; ok && rec.seq < s.horizon {
+			if rec.bet == betOpen {
+				s.dropOpen(k.id, rec.round)
+			}
+			delete(s.recs, k.id)
+		}
+	}
+	clear(s.recalled)
 }
 
 // betFate derives a bet's state from the events after it: the first rollback
