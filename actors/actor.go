@@ -26,7 +26,8 @@ type request struct {
 	cmd      wallet.Command
 	currency wallet.Currency
 	reply    chan reply
-	tries    int // how often a store refusal sent it back to the queue
+	tries    int    // how often a store refusal sent it back to the queue
+	rid      string // the HTTP request id, for log lines about this request
 }
 
 type reply struct {
@@ -132,6 +133,7 @@ func (a *walletActor) Receive(ctx actor.Context) {
 			m.reply <- reply{err: wallet.Errorf(wallet.CodeUnavailable, "wallet %s has too many requests in flight; retry shortly", a.id)}
 			return
 		}
+		a.e.cfg.Observer.Queued(a.held())
 		a.queue = append(a.queue, m)
 		a.drain(ctx)
 	case *loaded:
@@ -252,6 +254,7 @@ func (a *walletActor) flush(ctx actor.Context) {
 		sn := a.st.Snapshot()
 		b.write.Snapshot = &sn
 		a.sinceSnap = 0
+		a.e.cfg.Observer.Snapshotted()
 	}
 	a.inflight = b
 	self, gen, store, system, w, timeout := ctx.Self(), a.gen, a.e.store, a.e.system, b.write, a.e.cfg.WriteTimeout
@@ -293,7 +296,8 @@ func (a *walletActor) onFlushed(ctx actor.Context, err error) {
 	if exists != nil {
 		a.recall = append(a.recall, exists.Keys...)
 	}
-	a.e.log.Warn("wallet write failed; reloading", "player_id", a.id, "events", len(b.write.Events), "err", err)
+	a.e.log.Warn("wallet write failed; reloading", "player_id", a.id, "events", len(b.write.Events),
+		"request_ids", requestIDs(b, a.next), "retrying", retry, "err", err)
 	pending := []*batch{b, a.next}
 	a.next = nil
 	var requeue []*request
@@ -312,6 +316,22 @@ func (a *walletActor) onFlushed(ctx actor.Context, err error) {
 	if len(a.queue) > 0 {
 		a.load(ctx)
 	}
+}
+
+// requestIDs lists the request ids of the batches (bounded, for logs).
+func requestIDs(bs ...*batch) []string {
+	var ids []string
+	for _, b := range bs {
+		if b == nil {
+			continue
+		}
+		for _, an := range b.answers {
+			if an.req.rid != "" && len(ids) < 32 {
+				ids = append(ids, an.req.rid)
+			}
+		}
+	}
+	return ids
 }
 
 // reset forgets the in-memory state: the next request reloads it from the
@@ -363,7 +383,7 @@ func (a *walletActor) onLoaded(ctx actor.Context, m *loaded) {
 	case errors.Is(m.err, ErrNotFound):
 		a.info, a.st = nil, nil
 	case m.err != nil:
-		a.e.log.Warn("wallet load failed", "player_id", a.id, "err", m.err)
+		a.e.log.Warn("wallet load failed", "player_id", a.id, "request_ids", queueIDs(a.queue), "err", m.err)
 		a.phase = phaseUnloaded
 		a.failQueue(wallet.Errorf(wallet.CodeUnavailable, "the store cannot be read right now; nothing was applied"))
 		return
@@ -391,6 +411,16 @@ func (a *walletActor) onLoaded(ctx actor.Context, m *loaded) {
 	a.phase = phaseReady
 	a.next = a.newBatch()
 	a.drain(ctx)
+}
+
+func queueIDs(q []*request) []string {
+	var ids []string
+	for _, r := range q {
+		if r.rid != "" && len(ids) < 32 {
+			ids = append(ids, r.rid)
+		}
+	}
+	return ids
 }
 
 func (a *walletActor) failQueue(err error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/walletd/walletd/internal/requestid"
 	"github.com/walletd/walletd/wallet"
 )
 
@@ -88,6 +89,10 @@ type Observer interface {
 	Overloaded(scope string)
 	// Flushed: one wallet write of n events committed (err nil) or failed.
 	Flushed(events int, err error)
+	// Queued: a request joined a wallet that already held depth requests.
+	Queued(depth int)
+	// Snapshotted: a write carried a snapshot.
+	Snapshotted()
 }
 
 type nopObserver struct{}
@@ -97,6 +102,8 @@ func (nopObserver) Activated()                                               {}
 func (nopObserver) Passivated()                                              {}
 func (nopObserver) Overloaded(string)                                        {}
 func (nopObserver) Flushed(int, error)                                       {}
+func (nopObserver) Queued(int)                                               {}
+func (nopObserver) Snapshotted()                                             {}
 
 // Engine runs wallet actors in this process: one actor per player wallet,
 // spawned on first use and passivated when idle. It implements Wallets.
@@ -214,6 +221,7 @@ func (e *Engine) call(ctx context.Context, playerID string, req *request) reply 
 		defer cancel()
 	}
 	req.reply = make(chan reply, 1)
+	req.rid = requestid.FromContext(ctx)
 	pid := e.acquire(playerID)
 	defer e.release(playerID)
 	e.system.Root.Send(pid, req)
@@ -221,6 +229,7 @@ func (e *Engine) call(ctx context.Context, playerID string, req *request) reply 
 	case r := <-req.reply:
 		return r
 	case <-ctx.Done():
+		e.log.Warn("wallet call timed out; the outcome is unknown until a retry", "request_id", req.rid, "player_id", playerID)
 		return reply{err: errTimeout}
 	}
 }
@@ -243,6 +252,12 @@ func (e *Engine) Get(ctx context.Context, playerID string) (View, error) {
 func (e *Engine) Apply(ctx context.Context, playerID string, cmd wallet.Command) (wallet.Result, error) {
 	r := e.call(ctx, playerID, &request{op: opApply, cmd: cmd})
 	e.cfg.Observer.Request("apply", cmd.Kind, r.result.Outcome, wallet.ErrorCode(r.err))
+	if r.err != nil {
+		// Refusals are ordinary traffic (debug); outages were logged as
+		// warnings where they happened, with this request id.
+		e.log.Debug("wallet refused a command", "request_id", requestid.FromContext(ctx), "player_id", playerID,
+			"kind", cmd.Kind, "tx_id", cmd.TxID, "code", wallet.ErrorCode(r.err))
+	}
 	return r.result, r.err
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/walletd/walletd/actors"
 	wallethttp "github.com/walletd/walletd/http"
 	"github.com/walletd/walletd/internal/config"
+	"github.com/walletd/walletd/internal/metrics"
 	"github.com/walletd/walletd/internal/stores"
 	"github.com/walletd/walletd/wallet"
 )
@@ -110,7 +111,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	st, err := stores.Open(ctx, m.Config, stores.Hooks{})
+	met := metrics.NewEngine(reg)
+	st, err := stores.Open(ctx, m.Config, stores.Hooks{OnCommit: met.OnCommit})
 	if err != nil {
 		return err
 	}
@@ -122,10 +124,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		SnapshotEvery: m.Config.SnapshotEvery,
 		Limits:        wallet.Limits{Retention: m.Config.Retention, MaxKeys: wallet.DefaultLimits.MaxKeys},
 		Logger:        log,
+		Observer:      met,
 	})
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "walletd_wallet_actors_active", Help: "Wallet actors currently in memory.",
-	}, func() float64 { return float64(m.engine.Active()) }))
+	metrics.RegisterActive(reg, m.engine.Active)
+	metrics.RegisterUp(reg, "walletd_store_up", "1 when the store answers a readiness check at scrape time, else 0.", st.Ready)
 
 	srv := wallethttp.NewServer(wallethttp.Config{
 		APIKeys:  keys,
