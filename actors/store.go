@@ -39,11 +39,12 @@ type Store interface {
 	// Lookup returns the wallet's journal events whose tx_id or ref is one
 	// of ids, plus, for each bet among them, the wins of its round that come
 	// after it: everything wallet.State.Recall needs to answer for ids that
-	// have left memory.
+	// have left memory. ErrNotFound when the wallet does not exist.
 	Lookup(ctx context.Context, playerID string, ids []string) ([]wallet.Event, error)
 
 	// History returns up to limit committed events with seq < before (before
-	// 0: from the newest), newest first.
+	// 0: from the newest), newest first. ErrNotFound when the wallet does
+	// not exist.
 	History(ctx context.Context, playerID string, before uint64, limit int) ([]wallet.Event, error)
 
 	// Ready returns nil when the store can commit.

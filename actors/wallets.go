@@ -24,7 +24,8 @@ type Wallets interface {
 	// Apply applies one money command and returns after it is committed.
 	// Business refusals are *wallet.Error with the contract's codes.
 	Apply(ctx context.Context, playerID string, cmd wallet.Command) (wallet.Result, error)
-	// History lists committed transactions, newest first (see Store.History).
+	// History lists committed transactions, newest first (see Store.History);
+	// CodeWalletNotFound if there is no such wallet.
 	History(ctx context.Context, playerID string, before uint64, limit int) ([]wallet.Event, error)
 }
 
