@@ -21,6 +21,9 @@ type memStore struct {
 	appends  int
 	loads    int
 	lookups  int
+	// noJournal keeps only versions (benchmarks): no key checks, no history.
+	noJournal bool
+	versions  map[string]uint64
 }
 
 type memWallet struct {
@@ -63,6 +66,16 @@ func (s *memStore) Append(ctx context.Context, wr Write) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.appends++
+	if s.noJournal {
+		if s.versions == nil {
+			s.versions = make(map[string]uint64)
+		}
+		if s.versions[wr.PlayerID] != wr.Expected {
+			return ErrFenced
+		}
+		s.versions[wr.PlayerID] = wr.Version()
+		return nil
+	}
 	if s.failNext > 0 {
 		s.failNext--
 		return errOutage
