@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/walletd/walletd/actors"
+	"github.com/walletd/walletd/ratelimit"
 	"github.com/walletd/walletd/wallet"
 )
 
@@ -52,6 +54,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is exported as walletd_build_info{version} on the registry.
 	Version string
+	// Limiter applies the gameplay policy to bets and withdrawals (per
+	// player). Deposits, wins and rollbacks are never limited. Nil: no
+	// limits.
+	Limiter *ratelimit.Limiter
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// (see ClientIP). Empty: the client is the connection's peer, always.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP edge of walletd. Build it with NewServer, add routes
@@ -112,8 +121,8 @@ func NewServer(cfg Config, w actors.Wallets) *Server {
 	s.routeFunc("POST", "/v1/wallets", s.handleCreateWallet)
 	s.routeFunc("GET", "/v1/wallets/:player_id", s.handleGetWallet)
 	s.routeFunc("POST", "/v1/wallets/:player_id/deposit", s.handleDeposit)
-	s.routeFunc("POST", "/v1/wallets/:player_id/withdraw", s.handleWithdraw)
-	s.routeFunc("POST", "/v1/wallets/:player_id/bet", s.handleBet)
+	s.routeFunc("POST", "/v1/wallets/:player_id/withdraw", s.gameplay(s.handleWithdraw))
+	s.routeFunc("POST", "/v1/wallets/:player_id/bet", s.gameplay(s.handleBet))
 	s.routeFunc("POST", "/v1/wallets/:player_id/win", s.handleWin)
 	s.routeFunc("POST", "/v1/wallets/:player_id/rollback", s.handleRollback)
 	s.routeFunc("GET", "/v1/wallets/:player_id/transactions", s.handleTransactions)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ type reqInfo struct {
 	playerID string      // a valid player id the request is about
 	code     wallet.Code // the error code answered, if any
 	logger   *slog.Logger
+	proxies  []netip.Prefix // Config.TrustedProxies, for ClientIP
 }
 
 type infoKey struct{}
@@ -59,7 +61,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		id = requestid.New()
 	}
 	w.Header().Set("X-Request-ID", id)
-	info := &reqInfo{logger: s.logger.With(slog.String("request_id", id))}
+	info := &reqInfo{logger: s.logger.With(slog.String("request_id", id)), proxies: s.cfg.TrustedProxies}
 	r = r.WithContext(context.WithValue(requestid.WithID(r.Context(), id), infoKey{}, info))
 	sw := &statusWriter{ResponseWriter: w}
 

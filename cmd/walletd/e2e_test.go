@@ -1,8 +1,12 @@
 package main
 
 import (
+	"time"
+
 	"fmt"
 	"github.com/walletd/walletd/internal/config"
+	"github.com/walletd/walletd/internal/requestid"
+	"github.com/walletd/walletd/ratelimit/ratelimittest"
 	"strings"
 	"testing"
 )
@@ -280,4 +284,78 @@ func testStoreOutageIsUnavailable(t *testing.T, start starter) {
 		t.Fatal("UNAVAILABLE without Retry-After")
 	}
 	ts.expect(ts.do("GET", "/readyz", ""), 503, r.code())
+}
+
+// TestRateLimited: a burst of bets over the gameplay policy gets 429
+// RATE_LIMITED with Retry-After; settlements and deposits still pass; with
+// Redis configured the same holds through Redis.
+func TestRateLimited(t *testing.T) {
+	for _, backend := range []string{"in-process", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			player := "rl-" + requestid.New()[:12] // Redis is shared: a fresh key
+			ts := startServer(t, func(c *config.Config) {
+				c.RateGameplay = config.Rate{N: 5, Window: time.Minute}
+				if backend == "redis" {
+					c.RedisAddr = ratelimittest.Addr(t)
+				}
+			})
+			ts.open(player, "EUR")
+			ts.expect(ts.do("POST", "/v1/wallets/"+player+"/deposit", `{"tx_id":"d","amount":"100"}`), 200, "")
+			limited := 0
+			for i := 0; i < 8; i++ {
+				r := ts.do("POST", "/v1/wallets/"+player+"/bet", fmt.Sprintf(`{"tx_id":"b%d","round_id":"r","game_id":"g","amount":"1"}`, i))
+				switch r.Status {
+				case 200:
+				case 429:
+					ts.expect(r, 429, "RATE_LIMITED")
+					if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
+						t.Fatalf("429 without a useful Retry-After: %q", ra)
+					}
+					limited++
+				default:
+					t.Fatalf("bet %d: %d %s", i, r.Status, r.Raw)
+				}
+			}
+			if limited != 3 {
+				t.Fatalf("%d of 8 bets limited at 5/min, want 3", limited)
+			}
+			// Money already owed is never limited.
+			ts.expect(ts.do("POST", "/v1/wallets/"+player+"/win", `{"tx_id":"w","bet_tx_id":"b0","amount":"2"}`), 200, "")
+			ts.expect(ts.do("POST", "/v1/wallets/"+player+"/rollback", `{"tx_id":"rb","ref_tx_id":"b1"}`), 200, "")
+			ts.expect(ts.do("POST", "/v1/wallets/"+player+"/deposit", `{"tx_id":"d2","amount":"1"}`), 200, "")
+			if bal, _ := ts.balance(player); bal != "99.00" {
+				t.Fatalf("balance %s, want 99.00 (5 bets, a win of 2, a refund of 1, a deposit of 1)", bal)
+			}
+			if r := ts.do("GET", "/metrics", ""); !strings.Contains(r.Raw, `walletd_ratelimit_decisions_total{decision="limited",policy="gameplay"} 3`) {
+				t.Fatal("the rate-limit metric did not count the 3 refusals")
+			}
+		})
+	}
+}
+
+// TestRedisDownFailsOpen: with Redis unreachable bets still go through (the
+// limiter fails open), the error metric moves, and /readyz reports 503 as the
+// contract requires (ready = store and, if configured, Redis answer).
+func TestRedisDownFailsOpen(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.RedisAddr = ratelimittest.ClosedAddr(t) })
+	ts.open("p1", "EUR")
+	ts.expect(ts.do("POST", "/v1/wallets/p1/deposit", `{"tx_id":"d","amount":"10"}`), 200, "")
+	for i := 0; i < 3; i++ {
+		ts.expect(ts.do("POST", "/v1/wallets/p1/bet", fmt.Sprintf(`{"tx_id":"b%d","round_id":"r","game_id":"g","amount":"1"}`, i)), 200, "")
+	}
+	ts.expect(ts.do("GET", "/readyz", ""), 503, "UNAVAILABLE")
+	r := ts.do("GET", "/metrics", "")
+	if !strings.Contains(r.Raw, `walletd_ratelimit_redis_up 0`) || strings.Contains(r.Raw, `walletd_ratelimit_decisions_total{decision="error_open",policy="gameplay"} 0`) {
+		t.Fatalf("metrics do not show the Redis outage:\n%s", grepLines(r.Raw, "walletd_ratelimit"))
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

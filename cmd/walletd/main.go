@@ -29,6 +29,7 @@ import (
 	"github.com/walletd/walletd/internal/config"
 	"github.com/walletd/walletd/internal/metrics"
 	"github.com/walletd/walletd/internal/stores"
+	"github.com/walletd/walletd/ratelimit"
 	"github.com/walletd/walletd/wallet"
 )
 
@@ -68,10 +69,11 @@ type Main struct {
 	APIKey string // the first operator key (generated if none configured)
 	Logger *slog.Logger
 
-	store  stores.Store
-	engine *actors.Engine
-	server *nethttp.Server
-	served chan error
+	store   stores.Store
+	limiter *ratelimit.Limiter
+	engine  *actors.Engine
+	server  *nethttp.Server
+	served  chan error
 }
 
 // NewMain returns a Main with the default configuration.
@@ -129,12 +131,30 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	metrics.RegisterActive(reg, m.engine.Active)
 	metrics.RegisterUp(reg, "walletd_store_up", "1 when the store answers a readiness check at scrape time, else 0.", st.Ready)
 
+	lim, err := ratelimit.New(ratelimit.Options{
+		Auth:       ratelimit.Rate(m.Config.RateAuth),
+		Gameplay:   ratelimit.Rate(m.Config.RateGameplay),
+		RedisAddr:  m.Config.RedisAddr,
+		FailClosed: m.Config.RateFailClosed,
+		Registry:   reg,
+		Logger:     log,
+	})
+	if err != nil {
+		return fmt.Errorf("rate limits: %w", err)
+	}
+	m.limiter = lim
+	log.Info("rate limits", "auth", m.Config.RateAuth.String(), "gameplay", m.Config.RateGameplay.String(),
+		"backend", map[bool]string{true: "redis", false: "in-process"}[m.Config.RedisAddr != ""])
+
 	srv := wallethttp.NewServer(wallethttp.Config{
-		APIKeys:  keys,
-		Ready:    st.Ready,
-		Registry: reg,
-		Logger:   log,
-		Version:  version(),
+		APIKeys: keys,
+		// The contract: ready when the store and, if configured, Redis answer.
+		Ready:          func(ctx context.Context) error { return errors.Join(st.Ready(ctx), lim.Ready(ctx)) },
+		Registry:       reg,
+		Logger:         log,
+		Version:        version(),
+		Limiter:        lim,
+		TrustedProxies: m.Config.TrustedProxies,
 	}, m.engine)
 
 	ln, err := net.Listen("tcp", m.Config.HTTPAddr)
@@ -161,6 +181,12 @@ func (m *Main) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("http serve: %w", err))
 		}
 		m.server = nil
+	}
+	if m.limiter != nil {
+		if err := m.limiter.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("rate limiter close: %w", err))
+		}
+		m.limiter = nil
 	}
 	if m.engine != nil {
 		if err := m.engine.Close(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,8 @@ type Config struct {
 	SessionTTL         time.Duration
 	RateAuth           Rate
 	RateGameplay       Rate
+	RateFailClosed     bool
+	TrustedProxies     []netip.Prefix
 	IdleTimeout        time.Duration
 	SnapshotEvery      int
 	Retention          time.Duration
@@ -138,6 +141,26 @@ func Load(getenv func(string) string) (Config, error) {
 		ClusterPeerPort:    integer("WALLET_CLUSTER_PEER_PORT", 6330),
 		ClusterPeers:       list("WALLET_CLUSTER_PEERS"),
 		EtcdEndpoints:      list("WALLET_ETCD_ENDPOINTS"),
+	}
+	switch v := strings.ToLower(str("WALLET_RATE_FAIL_CLOSED", "false")); v {
+	case "true", "1", "yes":
+		c.RateFailClosed = true
+	case "false", "0", "no":
+	default:
+		errs = append(errs, fmt.Errorf("WALLET_RATE_FAIL_CLOSED=%q: want true or false", v))
+	}
+	for _, p := range list("WALLET_TRUSTED_PROXIES") {
+		if !strings.Contains(p, "/") {
+			if a, err := netip.ParseAddr(p); err == nil {
+				p = netip.PrefixFrom(a, a.BitLen()).String()
+			}
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("WALLET_TRUSTED_PROXIES: %q is not an address or CIDR prefix", p))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 	}
 	switch lv := strings.ToLower(str("WALLET_LOG_LEVEL", "info")); lv {
 	case "debug":
