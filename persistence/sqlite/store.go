@@ -91,6 +91,8 @@ type Store struct {
 	rdb *sql.DB
 	rs  *readStmts
 
+	ckpt *checkpointer
+
 	queue chan *request
 	// mu makes "check closed, then send" atomic against Close closing the
 	// queue: senders hold it shared while they send, Close takes it
@@ -167,6 +169,10 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
 
+	if s.ckpt, err = startCheckpointer(path, opts.BusyTimeout); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s for checkpoints: %w", path, err)
+	}
+
 	go s.run()
 	return s, nil
 }
@@ -185,6 +191,9 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 		// write survives power loss, as the durability rule requires.
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Add("_pragma", "cache_size(-65536)")
+		// Checkpoints run on the checkpointer's connection, never inside a
+		// group commit (see checkpointer).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	return path + "?" + q.Encode()
 }
@@ -239,6 +248,9 @@ func (s *Store) Close() error {
 // database file as it closes.
 func (s *Store) release() error {
 	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+	}
 	if s.rs != nil {
 		errs = append(errs, s.rs.close())
 	}

@@ -141,6 +141,7 @@ func (s *Store) run() {
 			}
 		}
 		s.commit(batch)
+		s.ckpt.committed()
 		clear(batch) // drop references to answered requests
 	}
 }
