@@ -10,6 +10,7 @@ import (
 
 	"github.com/walletd/walletd/actors"
 	"github.com/walletd/walletd/internal/config"
+	"github.com/walletd/walletd/persistence/backup"
 	"github.com/walletd/walletd/persistence/postgres"
 	"github.com/walletd/walletd/persistence/sqlite"
 )
@@ -21,6 +22,9 @@ type Store interface {
 	Kind() string
 	// Verify lists every inconsistency between balances and journals.
 	Verify(ctx context.Context) ([]string, error)
+	// Restore loads a backup into the store, which must be empty (see
+	// RestoreFile, which checks the file first and verifies after).
+	Restore(ctx context.Context, r *backup.Reader) (backup.Counts, error)
 }
 
 // Hooks observe the store; all optional.
