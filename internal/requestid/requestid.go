@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/walletd/walletd/wallet"
 )
 
 // MaxLen is the longest id accepted from a caller.
@@ -35,17 +36,6 @@ func New() string {
 // characters of [A-Za-z0-9._:@-]. Anything else (spaces, quotes, control
 // characters, non-ASCII) could forge or garble log lines and is replaced.
 func Sane(id string) bool {
-	if len(id) == 0 || len(id) > MaxLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '.', c == '_', c == ':', c == '@', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
+	// The same alphabet and length as the contract's identifiers.
+	return len(id) <= MaxLen && wallet.ValidID(id)
 }
