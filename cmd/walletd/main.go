@@ -29,6 +29,8 @@ import (
 	"github.com/walletd/walletd/internal/config"
 	"github.com/walletd/walletd/internal/metrics"
 	"github.com/walletd/walletd/internal/stores"
+	"github.com/walletd/walletd/providers"
+	"github.com/walletd/walletd/providers/sessions"
 	"github.com/walletd/walletd/ratelimit"
 	"github.com/walletd/walletd/wallet"
 )
@@ -63,17 +65,21 @@ type Main struct {
 	Config config.Config
 	// LogOutput receives the JSON logs (default os.Stderr).
 	LogOutput io.Writer
+	// Getenv resolves secrets that the providers file names by variable
+	// (default os.Getenv).
+	Getenv func(string) string
 
 	// Set by Run.
 	Addr   string // the address actually listened on (port 0 resolved)
 	APIKey string // the first operator key (generated if none configured)
 	Logger *slog.Logger
 
-	store   stores.Store
-	limiter *ratelimit.Limiter
-	engine  *actors.Engine
-	server  *nethttp.Server
-	served  chan error
+	store    stores.Store
+	limiter  *ratelimit.Limiter
+	sessions sessions.Store
+	engine   *actors.Engine
+	server   *nethttp.Server
+	served   chan error
 }
 
 // NewMain returns a Main with the default configuration.
@@ -146,16 +152,40 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	log.Info("rate limits", "auth", m.Config.RateAuth.String(), "gameplay", m.Config.RateGameplay.String(),
 		"backend", map[bool]string{true: "redis", false: "in-process"}[m.Config.RedisAddr != ""])
 
+	sess, sessKind, err := sessions.Open(ctx, sessions.Options{
+		RedisAddr: m.Config.RedisAddr, PGDSN: m.Config.PGDSN, DataDir: m.Config.DataDir,
+	})
+	if err != nil {
+		return fmt.Errorf("open the session store: %w", err)
+	}
+	m.sessions = sess
+	log.Info("session store open", "store", sessKind)
+
 	srv := wallethttp.NewServer(wallethttp.Config{
 		APIKeys: keys,
 		// The contract: ready when the store and, if configured, Redis answer.
-		Ready:          func(ctx context.Context) error { return errors.Join(st.Ready(ctx), lim.Ready(ctx)) },
+		Ready: func(ctx context.Context) error {
+			return errors.Join(st.Ready(ctx), lim.Ready(ctx), sess.Ready(ctx))
+		},
 		Registry:       reg,
 		Logger:         log,
 		Version:        version(),
 		Limiter:        lim,
 		TrustedProxies: m.Config.TrustedProxies,
 	}, m.engine)
+
+	err = providers.Setup(providers.Config{
+		File:               m.Config.ProvidersFile,
+		PragmaticSecret:    m.Config.PragmaticSecret,
+		EvolutionAuthToken: m.Config.EvolutionAuthToken,
+		SessionTTL:         m.Config.SessionTTL,
+		Getenv:             m.getenv(),
+		Limiter:            lim,
+		Registerer:         reg,
+	}, srv, m.engine, sess, log)
+	if err != nil {
+		return fmt.Errorf("providers: %w", err)
+	}
 
 	ln, err := net.Listen("tcp", m.Config.HTTPAddr)
 	if err != nil {
@@ -194,6 +224,12 @@ func (m *Main) Close(ctx context.Context) error {
 		}
 		m.engine = nil
 	}
+	if m.sessions != nil {
+		if err := m.sessions.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("session store close: %w", err))
+		}
+		m.sessions = nil
+	}
 	if m.store != nil {
 		if err := m.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store close: %w", err))
@@ -208,6 +244,13 @@ func (m *Main) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (m *Main) getenv() func(string) string {
+	if m.Getenv != nil {
+		return m.Getenv
+	}
+	return os.Getenv
 }
 
 func (m *Main) closeQuietly() {
