@@ -20,6 +20,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binaries built for the process tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" && buildErr == nil {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // binaries builds walletd and walletctl once per test run.
 func binaries(t *testing.T) (walletd, walletctl string) {
 	t.Helper()
