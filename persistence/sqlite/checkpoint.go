@@ -3,12 +3,24 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"sync/atomic"
 	"time"
 )
 
 // checkpointEvery is how often the checkpointer moves committed WAL frames
 // into the database file while commits keep coming.
 const checkpointEvery = 250 * time.Millisecond
+
+// walLimit bounds the WAL. A PASSIVE checkpoint only copies the frames that
+// existed when it began; under continuous commits it never catches up, and
+// SQLite reuses the WAL from its start only after a checkpoint that did. So
+// past walLimit the checkpointer asks the writer for a RESTART checkpoint,
+// which the writer runs between two batches on its own connection (from
+// another connection it would lose every race for the write lock): a short
+// pause, since the PASSIVE runs already copied all but the newest frames,
+// after which the next commit starts the WAL over. journal_size_limit then
+// truncates the file back to walLimit.
+const walLimit = 32 << 20
 
 // checkpointer runs WAL checkpoints on a connection of its own. SQLite's
 // default would run them inside the writer's COMMIT every 1,000 WAL pages,
@@ -20,10 +32,12 @@ const checkpointEvery = 250 * time.Millisecond
 // with the store, and a final checkpoint happens when the write connection
 // closes.
 type checkpointer struct {
-	db    *sql.DB
-	dirty chan struct{} // capacity 1: "there were commits since the last run"
-	stop  chan struct{}
-	done  chan struct{}
+	db       *sql.DB
+	pageSize int64
+	dirty    chan struct{} // capacity 1: "there were commits since the last run"
+	restart  atomic.Bool   // the writer should run a RESTART checkpoint
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 func startCheckpointer(path string, busy time.Duration) (*checkpointer, error) {
@@ -32,9 +46,24 @@ func startCheckpointer(path string, busy time.Duration) (*checkpointer, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
-	c := &checkpointer{db: db, dirty: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	var pageSize int64
+	if err := db.QueryRow("PRAGMA page_size").Scan(&pageSize); err != nil {
+		db.Close()
+		return nil, err
+	}
+	c := &checkpointer{db: db, pageSize: pageSize, dirty: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c, nil
+}
+
+// restartIfAsked runs on the writer goroutine between batches.
+func (c *checkpointer) restartIfAsked(conn *sql.Conn) {
+	if !c.restart.CompareAndSwap(true, false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = conn.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)")
 }
 
 // committed tells the checkpointer there is new WAL content; it never blocks.
@@ -60,11 +89,22 @@ func (c *checkpointer) run() {
 		default:
 			continue // nothing committed since the last checkpoint
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		// A failed or partial checkpoint is harmless: frames stay in the WAL,
-		// readers still see them, the next run tries again.
-		_, _ = c.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
-		cancel()
+		c.checkpoint()
+	}
+}
+
+// checkpoint runs one PASSIVE checkpoint, and a RESTART one when the WAL has
+// passed walLimit. A failed or partial checkpoint is harmless: frames stay in
+// the WAL, readers still see them, the next run tries again.
+func (c *checkpointer) checkpoint() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var busy, frames, copied int64
+	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		return
+	}
+	if frames*c.pageSize > walLimit {
+		c.restart.Store(true)
 	}
 }
 

@@ -194,6 +194,7 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 		// Checkpoints run on the checkpointer's connection, never inside a
 		// group commit (see checkpointer).
 		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walLimit))
 	}
 	return path + "?" + q.Encode()
 }

@@ -142,6 +142,7 @@ func (s *Store) run() {
 		}
 		s.commit(batch)
 		s.ckpt.committed()
+		s.ckpt.restartIfAsked(s.wconn)
 		clear(batch) // drop references to answered requests
 	}
 }
