@@ -11,16 +11,16 @@ import (
 // into the database file while commits keep coming.
 const checkpointEvery = 250 * time.Millisecond
 
-// walLimit bounds the WAL. A PASSIVE checkpoint only copies the frames that
+// DefaultWALLimit bounds the WAL (Options.WALLimit). A PASSIVE checkpoint only copies the frames that
 // existed when it began; under continuous commits it never catches up, and
 // SQLite reuses the WAL from its start only after a checkpoint that did. So
-// past walLimit the checkpointer asks the writer for a RESTART checkpoint,
+// past the limit the checkpointer asks the writer for a RESTART checkpoint,
 // which the writer runs between two batches on its own connection (from
 // another connection it would lose every race for the write lock): a short
 // pause, since the PASSIVE runs already copied all but the newest frames,
 // after which the next commit starts the WAL over. journal_size_limit then
-// truncates the file back to walLimit.
-const walLimit = 32 << 20
+// truncates the file back to the limit.
+const DefaultWALLimit = 32 << 20
 
 // checkpointer runs WAL checkpoints on a connection of its own. SQLite's
 // default would run them inside the writer's COMMIT every 1,000 WAL pages,
@@ -34,13 +34,14 @@ const walLimit = 32 << 20
 type checkpointer struct {
 	db       *sql.DB
 	pageSize int64
+	limit    int64         // bytes of WAL that call for a RESTART
 	dirty    chan struct{} // capacity 1: "there were commits since the last run"
 	restart  atomic.Bool   // the writer should run a RESTART checkpoint
 	stop     chan struct{}
 	done     chan struct{}
 }
 
-func startCheckpointer(path string, busy time.Duration) (*checkpointer, error) {
+func startCheckpointer(path string, busy time.Duration, limit int64) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", dsn(path, busy, false))
 	if err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func startCheckpointer(path string, busy time.Duration) (*checkpointer, error) {
 		db.Close()
 		return nil, err
 	}
-	c := &checkpointer{db: db, pageSize: pageSize, dirty: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &checkpointer{db: db, pageSize: pageSize, limit: limit, dirty: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c, nil
 }
@@ -94,7 +95,7 @@ func (c *checkpointer) run() {
 }
 
 // checkpoint runs one PASSIVE checkpoint, and a RESTART one when the WAL has
-// passed walLimit. A failed or partial checkpoint is harmless: frames stay in
+// passed its limit. A failed or partial checkpoint is harmless: frames stay in
 // the WAL, readers still see them, the next run tries again.
 func (c *checkpointer) checkpoint() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -103,7 +104,7 @@ func (c *checkpointer) checkpoint() {
 	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 		return
 	}
-	if frames*c.pageSize > walLimit {
+	if frames*c.pageSize > c.limit {
 		c.restart.Store(true)
 	}
 }

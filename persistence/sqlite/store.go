@@ -57,11 +57,17 @@ type Options struct {
 	// per-wallet refusals such as ErrFenced do not count). It runs on the
 	// writer goroutine, so it must be quick.
 	OnCommit func(writes, events int, took time.Duration, err error)
+	// WALLimit is the WAL size past which the writer runs a RESTART
+	// checkpoint between batches (default DefaultWALLimit; see checkpointer).
+	WALLimit int64
 }
 
 func (o Options) withDefaults() Options {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 8192
+	}
+	if o.WALLimit <= 0 {
+		o.WALLimit = DefaultWALLimit
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 1024
@@ -169,7 +175,7 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
 
-	if s.ckpt, err = startCheckpointer(path, opts.BusyTimeout); err != nil {
+	if s.ckpt, err = startCheckpointer(path, opts.BusyTimeout, opts.WALLimit); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s for checkpoints: %w", path, err)
 	}
 
@@ -194,7 +200,7 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 		// Checkpoints run on the checkpointer's connection, never inside a
 		// group commit (see checkpointer).
 		q.Add("_pragma", "wal_autocheckpoint(0)")
-		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walLimit))
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", DefaultWALLimit))
 	}
 	return path + "?" + q.Encode()
 }
