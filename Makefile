@@ -7,7 +7,7 @@ PKGS      ?= ./...
 WALLET_API_KEYS ?= dev-key
 export WALLET_API_KEYS
 
-.PHONY: all build run test test-short lint fmt vet fuzz bench clean
+.PHONY: all build run test test-short lint fmt vet fuzz bench bench-micro clean
 
 all: lint test build
 
@@ -42,8 +42,20 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzApply -fuzztime=$(FUZZTIME) ./wallet/
 	$(GO) test -run='^$$' -fuzz=FuzzParseAmount -fuzztime=$(FUZZTIME) ./wallet/
 
-# Microbenchmarks of the engine (figures are printed, never asserted).
+# The side-by-side load suite (docs/benchmarks.md): walletd on both stores,
+# the naive row-lock baseline and the no-op ceiling, over HTTP, every run
+# checked for lost or double-applied money; about 3 minutes. Needs Postgres
+# on 127.0.0.1:5432 (user postgres, trust; BENCH_PG overrides). Writes
+# bench/results/<date>.{md,json,svg} and <date>-cpu.prof; exits 1 on any
+# discrepancy.
+BENCH_PG   ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+BENCH_ARGS ?=
 bench:
+	$(GO) build -o $(BIN)/walletbench ./cmd/walletbench
+	./$(BIN)/walletbench suite -pg '$(BENCH_PG)' -out bench/results $(BENCH_ARGS)
+
+# Microbenchmarks of the engine (figures are printed, never asserted).
+bench-micro:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
 clean:

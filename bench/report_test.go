@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func millis(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+
+func TestSummarize(t *testing.T) {
+	// 1..1000 ms, one per ms, sent over 2 s; every tenth one failed.
+	var samples []sample
+	for i := 1; i <= 1000; i++ {
+		samples = append(samples, sample{at: time.Duration(i) * 2 * time.Millisecond, lat: millis(float64(i)), ok: i%10 != 0})
+	}
+	for _, tc := range []struct {
+		name    string
+		samples []sample
+		window  time.Duration
+		want    Result
+	}{
+		{"spread", samples, 2 * time.Second, Result{
+			DurationS: 2, Requests: 1000, OK: 900, Errors: 100, RPS: 500,
+			LatencyMS: Latency{P50: 500, P95: 950, P99: 990, P999: 999, Max: 1000},
+		}},
+		{"one", []sample{{lat: millis(3), ok: true}}, time.Second, Result{
+			DurationS: 1, Requests: 1, OK: 1, RPS: 1, LatencyMS: Latency{P50: 3, P95: 3, P99: 3, P999: 3, Max: 3},
+		}},
+		{"none", nil, time.Second, Result{DurationS: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := summarize(tc.samples, tc.window)
+			l, w := got.LatencyMS, tc.want.LatencyMS
+			// HDR percentiles are within 0.1% of the exact value.
+			for _, p := range [][2]float64{{l.P50, w.P50}, {l.P95, w.P95}, {l.P99, w.P99}, {l.P999, w.P999}} {
+				if p[0] < p[1]*0.999 || p[0] > p[1]*1.001 {
+					t.Errorf("latency %+v, want %+v", l, w)
+					break
+				}
+			}
+			if l.Max != w.Max || got.Requests != tc.want.Requests || got.OK != tc.want.OK || got.Errors != tc.want.Errors ||
+				got.RPS != tc.want.RPS || got.DurationS != tc.want.DurationS {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	// The timeline has 20 slices of 100 ms, by completion time.
+	got := summarize(samples, 2*time.Second)
+	var total float64
+	for i, p := range got.Timeline {
+		total += p.RPS * 0.1
+		if p.P50MS > p.P99MS || p.T != float64(i+1)/10 {
+			t.Errorf("point %d: %+v", i, p)
+		}
+	}
+	if len(got.Timeline) != 20 || int(math.Round(total)) != 1000-countAfter(samples, 2*time.Second) {
+		t.Errorf("timeline (%v requests) %+v", total, got.Timeline)
+	}
+}
+
+// countAfter counts samples completing at or after d (outside the timeline).
+func countAfter(s []sample, d time.Duration) int {
+	n := 0
+	for _, x := range s {
+		if x.at+x.lat >= d {
+			n++
+		}
+	}
+	return n
+}
+
+// The JSON of a result has the fields and names the issue fixes.
+func TestResultJSONShape(t *testing.T) {
+	r := Result{System: "walletd-postgres", Scenario: "hot", Users: 50, Wallets: 1, DurationS: 5, Requests: 10, OK: 10,
+		RPS: 2, LatencyMS: Latency{P50: 1, P95: 2, P99: 3, P999: 4, Max: 5}, Checked: true}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"system", "scenario", "users", "wallets", "duration_s", "requests", "ok", "errors", "rps", "latency_ms", "discrepancies"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("no %q in %s", k, b)
+		}
+	}
+	var lat map[string]float64
+	if err := json.Unmarshal(m["latency_ms"], &lat); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 0, len(lat))
+	for k := range lat {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"max", "p50", "p95", "p99", "p999"}) || lat["p999"] != 4 {
+		t.Errorf("latency_ms %v", lat)
+	}
+	if string(m["discrepancies"]) != "0" || string(m["errors"]) != "0" {
+		t.Errorf("zero counts must be present: %s", b)
+	}
+}
+
+// sampleReport is a suite's outcome as RunSuite would build it.
+func sampleReport() *Report {
+	res := func(system, scenario string, users int, rps, p99 float64, disc int) Result {
+		return Result{System: system, Scenario: scenario, Users: users, Wallets: map[string]int{ScenarioHot: 1, ScenarioUniform: 10000}[scenario],
+			DurationS: 5, Requests: int64(rps * 5), OK: int64(rps * 5), RPS: rps, LatencyMS: Latency{P50: p99 / 4, P95: p99 / 2, P99: p99, P999: p99 * 2, Max: p99 * 3},
+			Checked: system != SystemCeiling, Discrepancies: disc, Timeline: []Point{{T: 1, RPS: rps, P50MS: p99 / 4, P99MS: p99}, {T: 2, RPS: rps, P50MS: p99 / 4, P99MS: p99}},
+			CPU: &CPUUse{Generator: 0.5, Server: 0.9, Postgres: 0.3, Machine: 1.9}}
+	}
+	r := &Report{Header: Header{Date: "2026-01-01T00:00:00Z", CPU: "Test CPU", Cores: 2, OS: "Linux", Go: "go1.26", Postgres: "PostgreSQL 15"}, Reference: PrototypeReference()}
+	for _, users := range []int{50, 200} {
+		r.Results = append(r.Results,
+			res(SystemCeiling, ScenarioHot, users, 15000, 5, 0),
+			res(SystemNaive, ScenarioHot, users, 400, 300, 0),
+			res(SystemWalletdPostgres, ScenarioHot, users, 9000, 8, 0),
+			res(SystemCeiling, ScenarioUniform, users, 15000, 5, 0),
+			res(SystemNaive, ScenarioUniform, users, 1500, 60, 0),
+			res(SystemWalletdPostgres, ScenarioUniform, users, 8000, 12, 0),
+		)
+	}
+	return r
+}
+
+func TestReportFinish(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		change   func(r *Report)
+		failed   bool
+		failing  []string // criteria that fail
+		ratioHot float64  // walletd/naive, hot, 50 users
+	}{
+		{"healthy", func(*Report) {}, false, []string{"walletd P99 at 50 users ≤ 10 ms"}, 22.5},
+		{"discrepancy", func(r *Report) { r.Results[2].Discrepancies = 1 }, true,
+			[]string{"zero discrepancies (every checked run)", "walletd P99 at 50 users ≤ 10 ms"}, 22.5},
+		{"slow hot wallet", func(r *Report) { r.Results[2].RPS = 4000 }, false,
+			[]string{"hot wallet: walletd ≥ 20× naive throughput", "walletd ≥ 50% of the no-op ceiling", "walletd P99 at 50 users ≤ 10 ms"}, 10},
+		{"errors", func(r *Report) { r.Results[2].OK-- }, false,
+			[]string{"walletd: 100% success", "walletd P99 at 50 users ≤ 10 ms"}, 22.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := sampleReport()
+			tc.change(r)
+			r.Finish(time.Minute)
+			if r.Failed != tc.failed {
+				t.Errorf("failed %v", r.Failed)
+			}
+			var failing []string
+			for _, c := range r.Acceptance {
+				if !c.Pass {
+					failing = append(failing, c.Criterion)
+				}
+			}
+			if !slices.Equal(failing, tc.failing) {
+				t.Errorf("failing %q, want %q (%+v)", failing, tc.failing, r.Acceptance)
+			}
+			if len(r.Ratios) != 8 || r.Ratios[0].Versus != SystemNaive || r.Ratios[0].RPS != tc.ratioHot {
+				t.Errorf("ratios %+v", r.Ratios)
+			}
+		})
+	}
+}
+
+// The files are written, the SVG is well-formed XML with the expected
+// panels, and the Markdown names the machine and every result.
+func TestReportFiles(t *testing.T) {
+	r := sampleReport()
+	r.Profile = &ProfileSummary{System: SystemWalletdPostgres, File: "x-cpu.prof", Duration: "5s", Run: r.Results[2],
+		Flat: []FuncTime{{"runtime.futex", 10}}, Cum: []FuncTime{{"net/http.(*conn).serve", 60}}, Packages: []FuncTime{{"runtime", 40}}}
+	r.Finish(time.Minute)
+	dir := t.TempDir()
+	if err := r.WriteFiles(dir, "2026-01-01"); err != nil {
+		t.Fatal(err)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "2026-01-01.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(strings.NewReader(string(svg)))
+	rects, lines := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			switch se.Name.Local {
+			case "rect":
+				rects++
+			case "polyline":
+				lines++
+			}
+		}
+	}
+	// Background, 3 legend boxes, 12 bars in each of two panels.
+	if rects != 1+3+24 || lines != 3 {
+		t.Errorf("SVG has %d rects and %d polylines", rects, lines)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "2026-01-01.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Test CPU, 2 cores", "PostgreSQL 15", "go1.26", "## Acceptance", "## Results", "naive-postgres", "ceiling",
+		"18-20 requests/s", "2026-01-01.svg", "`runtime.futex`", "x-cpu.prof"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	var back Report
+	js, _ := os.ReadFile(filepath.Join(dir, "2026-01-01.json"))
+	if err := json.Unmarshal(js, &back); err != nil || len(back.Results) != 12 || back.Header.CPU != "Test CPU" {
+		t.Errorf("JSON: %v, %d results", err, len(back.Results))
+	}
+}
+
+func TestParseTop(t *testing.T) {
+	out := `File: walletd
+Type: cpu
+Duration: 5s, Total samples = 4.20s (84.00%)
+Showing nodes accounting for 4.20s, 100% of 4.20s total
+      flat  flat%   sum%        cum   cum%
+     0.63s 15.00% 15.00%      0.63s 15.00%  internal/runtime/syscall/linux.Syscall6
+     0.21s  5.00% 20.00%      0.42s 10.00%  runtime.mapaccess2_faststr
+     0.10s  2.38% 22.38%      1.00s 23.81%  github.com/walletd/walletd/actors.(*walletActor).Receive
+     0.05s  1.19% 23.57%      0.05s  1.19%  net/http.(*chunkWriter).writeHeader (inline)
+`
+	d, flat := parseTop(out, false)
+	_, cum := parseTop(out, true)
+	if d != "5s, Total samples = 4.20s (84.00%)" || len(flat) != 4 || flat[0] != (FuncTime{"internal/runtime/syscall/linux.Syscall6", 15}) ||
+		cum[2] != (FuncTime{"github.com/walletd/walletd/actors.(*walletActor).Receive", 23.81}) {
+		t.Fatalf("duration %q flat %v cum %v", d, flat, cum)
+	}
+	for fn, pkg := range map[string]string{
+		"internal/runtime/syscall/linux.Syscall6":                  "internal/runtime/syscall/linux",
+		"runtime.mapaccess2_faststr":                               "runtime",
+		"github.com/walletd/walletd/actors.(*walletActor).Receive": "github.com/walletd/walletd/actors",
+		"net/http.(*chunkWriter).writeHeader (inline)":             "net/http",
+		"github.com/jackc/pgx/v5/pgconn.(*PgConn).ExecBatch.func1": "github.com/jackc/pgx/v5/pgconn",
+		"aeshashbody": "aeshashbody",
+	} {
+		if got := packageOf(fn); got != pkg {
+			t.Errorf("packageOf(%q) = %q, want %q", fn, got, pkg)
+		}
+	}
+}
+
+func TestStatCPU(t *testing.T) {
+	// The command name may hold spaces and parentheses.
+	stat := "1234 (post gres (x)) S 1 2 3 4 5 6 7 8 9 10 150 50 7 3 20 0 1 0"
+	if got := statCPU(stat, false); got != 2*time.Second {
+		t.Errorf("own %v", got)
+	}
+	if got := statCPU(stat, true); got != 2100*time.Millisecond {
+		t.Errorf("with children %v", got)
+	}
+	if statCPU("garbage", true) != 0 {
+		t.Error("garbage")
+	}
+	u := CPUSample{Wall: 2 * time.Second, Generator: time.Second, Server: 2 * time.Second, Busy: 4 * time.Second}.Sub(CPUSample{Wall: time.Second})
+	if u != (CPUUse{Generator: 1, Server: 2, Machine: 4}) || u.Other() != 1 {
+		t.Errorf("use %+v other %v", u, u.Other())
+	}
+}
+
+func TestScrapeEngine(t *testing.T) {
+	text := "# HELP x\nwalletd_journal_batch_events_sum %v\nwalletd_journal_batch_events_count %v\nwalletd_journal_batch_writes_sum %v\n" +
+		"walletd_journal_commit_duration_seconds_sum %v\nwalletd_snapshot_writes_total %v\nother_metric{a=\"b\"} 3\n"
+	var body string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	body = fmt.Sprintf(text, 100, 10, 20, 0.05, 1)
+	a := scrapeEngine(context.Background(), srv.URL)
+	body = fmt.Sprintf(text, 1100, 110, 220, 0.55, 3)
+	b := scrapeEngine(context.Background(), srv.URL)
+	b.at = a.at.Add(2 * time.Second)
+	got := b.stats(a)
+	want := EngineStats{CommitsPerS: 50, EventsPerCommit: 10, WritesPerCommit: 2, CommitMS: 5, SnapshotsPerS: 1}
+	if got == nil || *got != want {
+		t.Fatalf("stats %+v, want %+v", got, want)
+	}
+	// A server without the metrics (naive, ceiling) has no stats.
+	body = "other_metric 1\n"
+	if s := scrapeEngine(context.Background(), srv.URL).stats(scrapeEngine(context.Background(), srv.URL)); s != nil {
+		t.Fatalf("stats of a server without them: %+v", s)
+	}
+}

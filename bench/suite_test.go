@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walletd/walletd/internal/pgtest"
+)
+
+// runTinySuite runs the suite with tiny settings on systems and checks the
+// report and its files.
+func runTinySuite(t *testing.T, pg string, systems []string, profile string) *Report {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs walletd; skipped with -short")
+	}
+	out := t.TempDir()
+	var progress strings.Builder
+	cfg := SuiteConfig{
+		PGDSN: pg, Systems: systems, Users: []int{4}, Wallets: 20, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond,
+		Profile: profile != "", ProfileSystem: profile, ProfileUsers: 4, ProfilePath: filepath.Join(out, "tiny-cpu.prof"),
+		NaiveConns: 4, Progress: &progress,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	rep, err := RunSuite(ctx, cfg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	t.Log("\n" + progress.String())
+	if rep.Failed || len(rep.Results) != 2*len(systems) {
+		t.Fatalf("failed %v, %d results: %+v", rep.Failed, len(rep.Results), rep.Results)
+	}
+	for _, r := range rep.Results {
+		if r.Requests == 0 || r.OK != r.Requests || r.Discrepancies != 0 || r.Checked == (r.System == SystemCeiling) {
+			t.Errorf("%s", r.Line())
+		}
+	}
+	if profile != "" {
+		if rep.Profile == nil || len(rep.Profile.Flat) == 0 || len(rep.Profile.Packages) == 0 || rep.Profile.System != profile {
+			t.Errorf("profile summary %+v", rep.Profile)
+		}
+		if st, err := os.Stat(cfg.ProfilePath); err != nil || st.Size() == 0 {
+			t.Errorf("profile file: %v", err)
+		}
+	}
+	if err := rep.WriteFiles(out, "tiny"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range []string{".md", ".json", ".svg"} {
+		if st, err := os.Stat(filepath.Join(out, "tiny"+ext)); err != nil || st.Size() == 0 {
+			t.Errorf("tiny%s: %v", ext, err)
+		}
+	}
+	return rep
+}
+
+// The suite without Postgres: the ceiling and walletd on its embedded
+// store, profiled through the pprof hook added at build time.
+func TestSuiteEmbedded(t *testing.T) {
+	rep := runTinySuite(t, "", []string{SystemCeiling, SystemWalletdEmbedded}, SystemWalletdEmbedded)
+	if len(rep.Ratios) != 2 || rep.Ratios[0].Versus != SystemCeiling {
+		t.Errorf("ratios %+v", rep.Ratios)
+	}
+}
+
+// The Postgres half: the naive baseline behind the HTTP contract and walletd
+// on Postgres, each in a database of its own that the suite drops.
+func TestSuitePostgres(t *testing.T) {
+	pgtest.DSN(t) // skips loudly (fails under CI=true) without Postgres
+	rep := runTinySuite(t, pgtest.ServerDSN(), []string{SystemNaive, SystemWalletdPostgres}, "")
+	if rep.Header.Postgres == "" || len(rep.Ratios) != 2 || rep.Ratios[0].Versus != SystemNaive {
+		t.Errorf("postgres %q, ratios %+v", rep.Header.Postgres, rep.Ratios)
+	}
+}
