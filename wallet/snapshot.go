@@ -2,6 +2,7 @@ package wallet
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -29,15 +30,16 @@ type SnapshotBet struct {
 // Snapshot captures the state.
 func (s *State) Snapshot() Snapshot {
 	sn := Snapshot{Currency: s.currency.Code, Version: s.version, Balance: s.balance.String()}
-	for i := s.fifoHead; i < len(s.fifo); i++ {
-		e := s.fifo[i]
-		if e.tomb {
-			continue
-		}
-		if rec, ok := s.recs[e.id]; ok && rec.seq == e.seq && rec.bet == betOpen {
-			sn.OpenBets = append(sn.OpenBets, SnapshotBet{TxID: e.id, Seq: rec.seq, Amount: rec.amount.String(), Round: rec.round, At: rec.at})
+	// The rounds index holds exactly the open bets in memory: walking it
+	// costs the open bets, not every remembered key (up to MaxKeys).
+	for _, ids := range s.rounds {
+		for _, id := range ids {
+			if rec, ok := s.recs[id]; ok && rec.bet == betOpen {
+				sn.OpenBets = append(sn.OpenBets, SnapshotBet{TxID: id, Seq: rec.seq, Amount: rec.amount.String(), Round: rec.round, At: rec.at})
+			}
 		}
 	}
+	slices.SortFunc(sn.OpenBets, func(a, b SnapshotBet) int { return compareSeq(a.Seq, b.Seq) })
 	return sn
 }
 
