@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/walletd/walletd/internal/config"
+	"github.com/walletd/walletd/ratelimit/ratelimittest"
 )
 
 // TestMetricsAfterTraffic scrapes /metrics after traffic and checks the
@@ -103,5 +105,42 @@ func TestRequestIDInLogs(t *testing.T) {
 	}
 	if regexp.MustCompile(`(?i)authorization`).MatchString(ts.logs.String()) {
 		t.Fatal("an Authorization header appears in the logs")
+	}
+}
+
+// TestDashboardAndAlertsUseRealMetrics: every metric the Grafana dashboard
+// and the Prometheus alert rules query is one walletd really exports (with
+// Redis and both providers configured, after one provider callback).
+func TestDashboardAndAlertsUseRealMetrics(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) {
+		c.RedisAddr = ratelimittest.Addr(t)
+		c.PragmaticSecret = "s"
+		c.EvolutionAuthToken = "t"
+	})
+	// One (unsigned, refused) Pragmatic callback makes the provider series exist.
+	req, _ := http.NewRequest("POST", ts.base+"/providers/pragmatic/balance.html", strings.NewReader("providerId=PragmaticPlay&userId=u1&hash=00"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	exported := ts.do("GET", "/metrics", "").Raw
+
+	name := regexp.MustCompile(`\bwalletd_[a-z0-9_]+`)
+	for _, file := range []string{"../../deploy/grafana/dashboards/walletd.json", "../../deploy/prometheus/alerts.yml"} {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range name.FindAllString(string(raw), -1) {
+			if m == "walletd_backup_last_success_timestamp_seconds" {
+				continue // written by scripts/backup.sh for node_exporter, not by walletd
+			}
+			family := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_sum"), "_count")
+			if !strings.Contains(exported, "# TYPE "+family+" ") {
+				t.Errorf("%s queries %s, which walletd does not export", file, m)
+			}
+		}
 	}
 }
