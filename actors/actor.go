@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/walletd/walletd/actors/walletpb"
 	"github.com/walletd/walletd/wallet"
 )
 
@@ -19,13 +20,16 @@ const (
 	opApply
 )
 
-// request is a call into a wallet actor. reply is buffered (capacity 1), so
-// the actor never blocks on a caller that gave up waiting.
+// request is a call into a wallet actor. reply answers it: the actor calls
+// it exactly once, always from Receive (on the actor's goroutine), and it
+// must not block. The local Engine's reply sends on a buffered channel (so
+// the actor never blocks on a caller that gave up waiting); a cluster
+// grain's reply sends a WalletReply to the sender captured in Receive.
 type request struct {
 	op       op
 	cmd      wallet.Command
 	currency wallet.Currency
-	reply    chan reply
+	reply    func(reply)
 	tries    int    // how often a store refusal sent it back to the queue
 	rid      string // the HTTP request id, for log lines about this request
 }
@@ -50,6 +54,13 @@ type answer struct {
 type batch struct {
 	write   Write
 	answers []answer
+	// verify (grains only): the batch writes nothing but answers a refusal
+	// that rests on something being absent (the wallet, a bet, funds). A
+	// stale activation (a split brain) would refuse on state the wallet's
+	// live activation has moved past, and only a write is fenced; so such a
+	// batch checks the wallet's version in the store before it answers, and
+	// a mismatch is handled like a fenced write.
+	verify bool
 }
 
 func (b *batch) empty() bool {
@@ -104,6 +115,7 @@ type walletActor struct {
 	next      *batch
 	sinceSnap int
 	recall    []string // keys to recall with the next load
+	stopping  bool     // grain: Stopping answered everything held; nothing more is taken
 }
 
 func (a *walletActor) Receive(ctx actor.Context) {
@@ -116,26 +128,40 @@ func (a *walletActor) Receive(ctx actor.Context) {
 	}()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		if a.e.grains != nil {
+			// A grain is spawned by the cluster, not by Engine.acquire: its
+			// wallet is its cluster identity, known from Started on.
+			a.id = a.e.grains.identity(ctx)
+		}
 		ctx.SetReceiveTimeout(a.e.cfg.IdleTimeout)
 		a.e.active.Add(1)
+	case *actor.Stopping:
+		if a.e.grains != nil {
+			// Passivation, a handover to another member or shutdown. What
+			// this activation holds would otherwise never be answered (its
+			// I/O results arrive after it is gone): tell the callers to send
+			// again, which reaches the wallet's next activation. A write in
+			// flight may still commit; the retry's tx_id then answers
+			// duplicate there, never twice.
+			a.failAll(errRetryElsewhere)
+			a.reset()
+			a.stopping = true
+		}
 	case *actor.Stopped:
 		a.e.active.Add(-1)
 		a.e.cfg.Observer.Passivated()
 	case *actor.ReceiveTimeout:
-		if a.idle() && a.e.forget(a.id, ctx.Self()) {
+		if a.idle() && (a.e.grains != nil || a.e.forget(a.id, ctx.Self())) {
+			// A grain has no local directory to leave: stopping it is the
+			// whole passivation, and the cluster forgets its PID.
 			ctx.Stop(ctx.Self())
 			return
 		}
 		ctx.SetReceiveTimeout(a.e.cfg.IdleTimeout)
 	case *request:
-		if a.held() >= a.e.cfg.MaxPerWallet {
-			a.e.cfg.Observer.Overloaded("wallet")
-			m.reply <- reply{err: wallet.Errorf(wallet.CodeUnavailable, "wallet %s has too many requests in flight; retry shortly", a.id)}
-			return
-		}
-		a.e.cfg.Observer.Queued(a.held())
-		a.queue = append(a.queue, m)
-		a.drain(ctx)
+		a.accept(ctx, m)
+	case *walletpb.WalletCall:
+		a.accept(ctx, a.grainRequest(ctx, m))
 	case *loaded:
 		if m.gen == a.gen {
 			a.onLoaded(ctx, m)
@@ -150,6 +176,67 @@ func (a *walletActor) Receive(ctx actor.Context) {
 		}
 	}
 }
+
+func (a *walletActor) accept(ctx actor.Context, m *request) {
+	if a.stopping {
+		m.reply(reply{err: errRetryElsewhere})
+		return
+	}
+	if a.held() >= a.e.cfg.MaxPerWallet {
+		a.e.cfg.Observer.Overloaded("wallet")
+		m.reply(reply{err: wallet.Errorf(wallet.CodeUnavailable, "wallet %s has too many requests in flight; retry shortly", a.id)})
+		return
+	}
+	a.e.cfg.Observer.Queued(a.held())
+	a.queue = append(a.queue, m)
+	a.drain(ctx)
+}
+
+// grainRequest turns a call from the cluster into a request whose reply goes
+// back to the caller as a WalletReply. The sender is captured here, inside
+// Receive: ctx.Sender() means nothing once Receive has returned, and the
+// reply comes from a later Receive (after the commit).
+func (a *walletActor) grainRequest(ctx actor.Context, m *walletpb.WalletCall) *request {
+	sender, root := ctx.Sender(), a.e.system.Root
+	req := &request{rid: m.GetRequestId(), reply: func(r reply) {
+		if sender != nil {
+			root.Send(sender, toWalletReply(r))
+		}
+	}}
+	switch m.GetOp() {
+	case walletpb.Op_OP_OPEN:
+		req.op, req.currency = opOpen, m.OpenCurrency()
+	case walletpb.Op_OP_GET:
+		req.op = opGet
+	case walletpb.Op_OP_APPLY:
+		req.op, req.cmd = opApply, m.Command()
+	default:
+		// Decided as an apply of an invalid kind, the wallet refuses it
+		// with BAD_REQUEST without touching the state.
+		req.op = opApply
+	}
+	return req
+}
+
+// toWalletReply is the wire form of a reply.
+func toWalletReply(r reply) *walletpb.WalletReply {
+	w := &walletpb.WalletReply{Created: r.created}
+	if r.err == errRetryElsewhere {
+		w.Retry = true
+	}
+	w.SetError(r.err)
+	if r.view.PlayerID != "" {
+		w.SetView(r.view.PlayerID, r.view.Currency, r.view.Balance, r.view.Version)
+	}
+	if r.result.TxID != "" || r.result.Kind != "" {
+		w.SetResult(r.result)
+	}
+	return w
+}
+
+// errRetryElsewhere answers a grain's callers when it cannot decide their
+// request where it is. Only grains use it; toWalletReply marks it retry.
+var errRetryElsewhere = wallet.Errorf(wallet.CodeUnavailable, "the wallet is moving between cluster members; nothing was decided here, retry with the same tx_id")
 
 func (a *walletActor) idle() bool {
 	return a.held() == 0 && a.phase != phaseLoading && a.phase != phaseLookup
@@ -178,6 +265,18 @@ func (a *walletActor) drain(ctx actor.Context) {
 	}
 	for len(a.queue) > 0 && a.phase == phaseReady {
 		req := a.queue[0]
+		if a.e.grains != nil && a.e.grains.gate != nil {
+			if err := a.e.grains.gate(); err != nil {
+				// This member's standing in the cluster is not confirmed
+				// (it may have stalled and been replaced): its state may be
+				// stale, and a refusal or a read decided on it could be
+				// wrong even though a write would be fenced. Decide nothing.
+				a.queue[0] = nil
+				a.queue = a.queue[1:]
+				a.next.answers = append(a.next.answers, answer{req: req, rep: reply{err: errRetryElsewhere}})
+				continue
+			}
+		}
 		rep, need := a.decide(req)
 		if need != nil {
 			a.lookup(ctx, need.IDs)
@@ -186,6 +285,9 @@ func (a *walletActor) drain(ctx actor.Context) {
 		a.queue[0] = nil
 		a.queue = a.queue[1:]
 		a.next.answers = append(a.next.answers, answer{req: req, rep: rep})
+		if a.e.grains != nil && refusesOnAbsence(rep.err) {
+			a.next.verify = true
+		}
 	}
 	if len(a.queue) == 0 {
 		a.queue = nil
@@ -246,6 +348,11 @@ func (a *walletActor) flush(ctx actor.Context) {
 	b := a.next
 	a.next = a.newBatch()
 	if len(b.write.Events) == 0 && b.write.Create == nil {
+		if b.verify {
+			a.inflight = b
+			a.verify(ctx, b)
+			return
+		}
 		a.release(b)
 		return
 	}
@@ -268,20 +375,57 @@ func (a *walletActor) flush(ctx actor.Context) {
 	}()
 }
 
+// refusesOnAbsence reports whether err refuses because something is not in
+// the wallet's state: wrong if that state is stale.
+func refusesOnAbsence(err error) bool {
+	switch wallet.ErrorCode(err) {
+	case wallet.CodeWalletNotFound, wallet.CodeBetNotFound, wallet.CodeInsufficientFunds:
+		return true
+	}
+	return false
+}
+
+// verify checks that the store is where this activation's state is (the
+// wallet's existence and version; History's newest row is the version) and
+// reports like a write: nil, ErrFenced, or the store's error.
+func (a *walletActor) verify(ctx actor.Context, b *batch) {
+	self, gen, store, system, id, timeout := ctx.Self(), a.gen, a.e.store, a.e.system, a.id, a.e.cfg.CallTimeout
+	exists, version := a.info != nil, b.write.Expected
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		evs, err := store.History(c, id, 0, 1)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			if exists {
+				err = ErrFenced
+			} else {
+				err = nil
+			}
+		case err != nil:
+		case !exists || (len(evs) == 0 && version != 0) || (len(evs) > 0 && evs[0].Seq != version):
+			err = ErrFenced
+		}
+		system.Root.Send(self, &flushed{gen: gen, err: err})
+	}()
+}
+
 func (a *walletActor) newBatch() *batch {
 	return &batch{write: Write{PlayerID: a.id, Expected: a.st.Version()}}
 }
 
 func (a *walletActor) release(b *batch) {
 	for _, an := range b.answers {
-		an.req.reply <- an.rep
+		an.req.reply(an.rep)
 	}
 }
 
 func (a *walletActor) onFlushed(ctx actor.Context, err error) {
 	b := a.inflight
 	a.inflight = nil
-	a.e.cfg.Observer.Flushed(len(b.write.Events), err)
+	if !b.verify || len(b.write.Events) > 0 || b.write.Create != nil {
+		a.e.cfg.Observer.Flushed(len(b.write.Events), err)
+	}
 	if err == nil {
 		a.release(b)
 		a.flush(ctx)
@@ -308,7 +452,7 @@ func (a *walletActor) onFlushed(ctx actor.Context, err error) {
 				requeue = append(requeue, an.req)
 				continue
 			}
-			an.req.reply <- reply{err: wallet.Errorf(wallet.CodeUnavailable, "the store could not commit; nothing was applied, retry with the same tx_id")}
+			an.req.reply(reply{err: wallet.Errorf(wallet.CodeUnavailable, "the store could not commit; nothing was applied, retry with the same tx_id")})
 		}
 	}
 	a.queue = append(requeue, a.queue...)
@@ -351,11 +495,11 @@ func (a *walletActor) failAll(err error) {
 			continue
 		}
 		for _, an := range b.answers {
-			an.req.reply <- reply{err: err}
+			an.req.reply(reply{err: err})
 		}
 	}
 	for _, r := range a.queue {
-		r.reply <- reply{err: err}
+		r.reply(reply{err: err})
 	}
 	a.queue = nil
 }
@@ -425,7 +569,7 @@ func queueIDs(q []*request) []string {
 
 func (a *walletActor) failQueue(err error) {
 	for _, r := range a.queue {
-		r.reply <- reply{err: err}
+		r.reply(reply{err: err})
 	}
 	a.queue = nil
 }

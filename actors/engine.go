@@ -119,6 +119,15 @@ type Engine struct {
 	inflight atomic.Int64
 	closed   atomic.Bool
 	active   atomic.Int64
+
+	grains *grainHost // nil for the local engine
+}
+
+// grainHost is what wallet actors need when the cluster, not the Engine,
+// spawns them (see NewGrainEngine).
+type grainHost struct {
+	identity func(actor.Context) string
+	gate     func() error
 }
 
 // shard guards part of the wallet → actor directory. refs counts callers
@@ -147,6 +156,31 @@ func NewEngine(store Store, cfg Config) *Engine {
 	}
 	return e
 }
+
+// NewGrainEngine returns an Engine whose wallet actors are the grains of a
+// cluster member running on system: the cluster spawns them (GrainProducer)
+// and routes calls to them as *walletpb.WalletCall; the Engine gives them
+// their store, configuration and metrics. identity tells an actor its player
+// id at Started (its cluster identity). gate, if set, is asked before every
+// decision: an error makes the grain decide nothing and tell the caller to
+// retry (the member's standing in the cluster is not confirmed).
+//
+// A grain engine's Open, Get, Apply, History and Close are not used (they
+// belong to the local mode); the cluster's shutdown stops its grains.
+func NewGrainEngine(system *actor.ActorSystem, store Store, cfg Config, identity func(actor.Context) string, gate func() error) *Engine {
+	cfg = cfg.withDefaults()
+	return &Engine{cfg: cfg, store: store, system: system, log: cfg.Logger, seed: maphash.MakeSeed(),
+		grains: &grainHost{identity: identity, gate: gate}}
+}
+
+// GrainProducer makes the wallet actors of a grain engine (the props of the
+// cluster kind).
+func (e *Engine) GrainProducer() actor.Producer {
+	return func() actor.Actor { return &walletActor{e: e} }
+}
+
+// Config returns the engine's configuration, defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
 
 // Active returns the number of live wallet actors.
 func (e *Engine) Active() int64 { return e.active.Load() }
@@ -206,7 +240,9 @@ var (
 
 // call sends one request to the wallet's actor and waits for its answer.
 func (e *Engine) call(ctx context.Context, playerID string, req *request) reply {
-	if e.closed.Load() {
+	if e.closed.Load() || e.grains != nil {
+		// A grain engine has no local directory: its wallets are reached
+		// through the cluster, never spawned here.
 		return reply{err: errClosed}
 	}
 	if e.inflight.Add(1) > int64(e.cfg.MaxInFlight) {
@@ -220,13 +256,14 @@ func (e *Engine) call(ctx context.Context, playerID string, req *request) reply 
 		ctx, cancel = context.WithTimeout(ctx, e.cfg.CallTimeout)
 		defer cancel()
 	}
-	req.reply = make(chan reply, 1)
+	ch := make(chan reply, 1)
+	req.reply = func(r reply) { ch <- r }
 	req.rid = requestid.FromContext(ctx)
 	pid := e.acquire(playerID)
 	defer e.release(playerID)
 	e.system.Root.Send(pid, req)
 	select {
-	case r := <-req.reply:
+	case r := <-ch:
 		return r
 	case <-ctx.Done():
 		e.log.Warn("wallet call timed out; the outcome is unknown until a retry", "request_id", req.rid, "player_id", playerID)

@@ -139,7 +139,10 @@ func (s *memStore) Lookup(ctx context.Context, id string, ids []string) ([]walle
 func (s *memStore) History(ctx context.Context, id string, before uint64, limit int) ([]wallet.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := s.wallets[id]
+	w, ok := s.wallets[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
 	var out []wallet.Event
 	for i := len(w.events) - 1; i >= 0 && len(out) < limit; i-- {
 		if before == 0 || w.events[i].Seq < before {

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/walletd/walletd/actors"
+	"github.com/walletd/walletd/cluster"
 	wallethttp "github.com/walletd/walletd/http"
 	"github.com/walletd/walletd/internal/config"
 	"github.com/walletd/walletd/internal/metrics"
@@ -60,7 +61,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "walletd:", err)
 		os.Exit(1)
 	}
-	<-ctx.Done()
+	code := 0
+	select {
+	case <-ctx.Done():
+	case <-m.Evicted():
+		// The cluster dropped this member (it stalled or was cut off) and
+		// never takes it back under its id: leave, and exit so that the
+		// supervisor restarts it as a new member.
+		fmt.Fprintln(os.Stderr, "walletd: evicted from the cluster; exiting with status 3 to be restarted")
+		code = 3
+	}
 	stop() // a second signal kills the process the default way
 	shutdown, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -68,6 +78,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "walletd: shutdown:", err)
 		os.Exit(1)
 	}
+	os.Exit(code)
 }
 
 // Main is the program: configuration in, a serving walletd out.
@@ -88,6 +99,7 @@ type Main struct {
 	limiter  *ratelimit.Limiter
 	sessions sessions.Store
 	engine   *actors.Engine
+	node     *cluster.Node // cluster mode (WALLET_CLUSTER_PROVIDER), instead of engine
 	server   *nethttp.Server
 	served   chan error
 }
@@ -137,14 +149,28 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.store = st
 	log.Info("store open", "store", st.Kind())
 
-	m.engine = actors.NewEngine(st, actors.Config{
+	engineCfg := actors.Config{
 		IdleTimeout:   m.Config.IdleTimeout,
 		SnapshotEvery: m.Config.SnapshotEvery,
 		Limits:        wallet.Limits{Retention: m.Config.Retention, MaxKeys: wallet.DefaultLimits.MaxKeys},
 		Logger:        log,
 		Observer:      met,
-	})
-	metrics.RegisterActive(reg, m.engine.Active)
+	}
+	var wallets actors.Wallets
+	if m.Config.ClusterProvider != "" {
+		// After the store is open: grains can be called as soon as this
+		// member is visible to the others.
+		node, err := cluster.Start(ctx, m.Config, st, engineCfg, reg, log)
+		if err != nil {
+			return err
+		}
+		m.node, wallets = node, node
+		metrics.RegisterActive(reg, node.Active)
+	} else {
+		m.engine = actors.NewEngine(st, engineCfg)
+		wallets = m.engine
+		metrics.RegisterActive(reg, m.engine.Active)
+	}
 	metrics.RegisterUp(reg, "walletd_store_up", "1 when the store answers a readiness check at scrape time, else 0.", st.Ready)
 
 	lim, err := ratelimit.New(ratelimit.Options{
@@ -175,14 +201,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		APIKeys: keys,
 		// The contract: ready when the store and, if configured, Redis answer.
 		Ready: func(ctx context.Context) error {
-			return errors.Join(st.Ready(ctx), lim.Ready(ctx), sess.Ready(ctx))
+			return errors.Join(st.Ready(ctx), lim.Ready(ctx), sess.Ready(ctx), m.clusterReady(ctx))
 		},
 		Registry:       reg,
 		Logger:         log,
 		Version:        version(),
 		Limiter:        lim,
 		TrustedProxies: m.Config.TrustedProxies,
-	}, m.engine)
+	}, wallets)
 
 	err = providers.Setup(providers.Config{
 		File:               m.Config.ProvidersFile,
@@ -192,7 +218,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Getenv:             m.getenv(),
 		Limiter:            lim,
 		Registerer:         reg,
-	}, srv, m.engine, sess, log)
+	}, srv, wallets, sess, log)
 	if err != nil {
 		return fmt.Errorf("providers: %w", err)
 	}
@@ -234,6 +260,12 @@ func (m *Main) Close(ctx context.Context) error {
 		}
 		m.engine = nil
 	}
+	if m.node != nil {
+		if err := m.node.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		m.node = nil
+	}
 	if m.sessions != nil {
 		if err := m.sessions.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("session store close: %w", err))
@@ -254,6 +286,24 @@ func (m *Main) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// clusterReady: in cluster mode, ready once this member has joined the
+// cluster and its standing is confirmed.
+func (m *Main) clusterReady(ctx context.Context) error {
+	if m.node == nil {
+		return nil
+	}
+	return m.node.Ready(ctx)
+}
+
+// Evicted is closed when the cluster dropped this member; in single-node
+// mode it is nil, which never fires.
+func (m *Main) Evicted() <-chan struct{} {
+	if m.node == nil {
+		return nil
+	}
+	return m.node.Evicted()
 }
 
 func (m *Main) getenv() func(string) string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -174,12 +175,55 @@ func Load(getenv func(string) string) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("WALLET_LOG_LEVEL=%q: want debug, info, warn or error", lv))
 	}
+	errs = append(errs, c.checkCluster()...)
+	return c, errors.Join(errs...)
+}
+
+// checkCluster validates the cluster variables. Without a provider walletd
+// runs single-node and the other cluster variables are ignored.
+func (c *Config) checkCluster() []error {
+	var errs []error
 	switch c.ClusterProvider {
 	case "":
-	case "automanaged", "etcd":
-		errs = append(errs, fmt.Errorf("WALLET_CLUSTER_PROVIDER=%s: cluster mode is not available in this build yet; unset it to run single-node", c.ClusterProvider))
+		return nil
+	case "automanaged":
+		if len(c.ClusterPeers) == 0 {
+			errs = append(errs, errors.New("WALLET_CLUSTER_PEERS: automanaged needs every member's membership host:port (this member's too), comma-separated"))
+		}
+		for _, p := range c.ClusterPeers {
+			if _, port, err := net.SplitHostPort(p); err != nil || port == "" {
+				errs = append(errs, fmt.Errorf("WALLET_CLUSTER_PEERS: %q is not host:port", p))
+			}
+		}
+		if c.ClusterPeerPort > 65535 {
+			errs = append(errs, fmt.Errorf("WALLET_CLUSTER_PEER_PORT=%d: not a port", c.ClusterPeerPort))
+		}
+	case "etcd":
+		if len(c.EtcdEndpoints) == 0 {
+			errs = append(errs, errors.New("WALLET_ETCD_ENDPOINTS: the etcd provider needs at least one endpoint (host:port), comma-separated"))
+		}
 	default:
+		// k8s (and consul, zk) exist in Proto.Actor but are not wired into
+		// this build; docs/scaling.md says how to run on Kubernetes.
 		errs = append(errs, fmt.Errorf("WALLET_CLUSTER_PROVIDER=%q: want automanaged or etcd", c.ClusterProvider))
 	}
-	return c, errors.Join(errs...)
+	if c.PGDSN == "" {
+		// Every member must see every wallet's journal: the embedded store
+		// is one process's own.
+		errs = append(errs, errors.New("WALLET_PG_DSN: cluster mode needs the Postgres store, shared by every member"))
+	}
+	// The remoting address is also what other members dial: a wildcard host
+	// would be advertised as such and be unreachable.
+	host, port, err := net.SplitHostPort(c.ClusterAddr)
+	n, perr := strconv.Atoi(port)
+	switch {
+	case err != nil || perr != nil || n < 0 || n > 65535:
+		errs = append(errs, fmt.Errorf("WALLET_CLUSTER_ADDR=%q: want host:port", c.ClusterAddr))
+	case host == "" || host == "0.0.0.0" || host == "::":
+		errs = append(errs, fmt.Errorf("WALLET_CLUSTER_ADDR=%q: the host is advertised to the other members and must be an address they can reach, not a wildcard", c.ClusterAddr))
+	}
+	if c.ClusterName == "" {
+		errs = append(errs, errors.New("WALLET_CLUSTER_NAME: must not be empty"))
+	}
+	return errs
 }
