@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -114,7 +115,7 @@ type walletActor struct {
 	inflight  *batch
 	next      *batch
 	sinceSnap int
-	recall    []string // keys to recall with the next load
+	recall    []string // keys the store refused as already journaled (bounded, oldest dropped)
 	stopping  bool     // grain: Stopping answered everything held; nothing more is taken
 }
 
@@ -438,7 +439,7 @@ func (a *walletActor) onFlushed(ctx actor.Context, err error) {
 	var exists *KeyExistsError
 	retry := errors.As(err, &exists) || errors.Is(err, ErrFenced)
 	if exists != nil {
-		a.recall = append(a.recall, exists.Keys...)
+		a.remember(exists.Keys)
 	}
 	a.e.log.Warn("wallet write failed; reloading", "player_id", a.id, "events", len(b.write.Events),
 		"request_ids", requestIDs(b, a.next), "retrying", retry, "err", err)
@@ -504,11 +505,29 @@ func (a *walletActor) failAll(err error) {
 	a.queue = nil
 }
 
+// maxRecallKeys bounds the keys an activation recalls on every reload.
+const maxRecallKeys = 4096
+
+// remember adds keys to recall on every reload of this activation.
+func (a *walletActor) remember(keys []string) {
+	for _, k := range keys {
+		if !slices.Contains(a.recall, k) {
+			a.recall = append(a.recall, k)
+		}
+	}
+	if over := len(a.recall) - maxRecallKeys; over > 0 {
+		a.recall = slices.Delete(a.recall, 0, over)
+	}
+}
+
 func (a *walletActor) load(ctx actor.Context) {
 	a.phase = phaseLoading
 	self, gen, store, system, id := ctx.Self(), a.gen, a.e.store, a.e.system, a.id
-	recall := a.recall
-	a.recall = nil
+	// Every reload recalls all keys this activation was refused on so far:
+	// a reload rebuilds the state from the store, and forgetting the keys of
+	// earlier refusals would let concurrent retries of old transactions fail
+	// each other's writes until they ran out of tries.
+	recall := slices.Clone(a.recall)
 	go func() {
 		c, cancel := context.WithTimeout(context.Background(), a.e.cfg.CallTimeout)
 		defer cancel()

@@ -353,3 +353,42 @@ func TestCloseRefusesAndLeaksNothing(t *testing.T) {
 	}
 	eventually(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before+2 })
 }
+
+// Many concurrent retries of transactions older than the activation's
+// snapshot: each write that reuses an old key is refused by the store and
+// the wallet reloads; every reload must remember all keys recalled so far,
+// or the retries keep failing each other until they run out of tries.
+func TestConcurrentOldRetriesAfterReactivation(t *testing.T) {
+	st := newMemStore()
+	first := NewEngine(st, Config{SnapshotEvery: 10})
+	mustOpen(t, first, "p1")
+	for i := 0; i < 120; i++ {
+		mustApply(t, first, "p1", deposit(fmt.Sprintf("d%d", i), "1.00"))
+	}
+	if err := first.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, st, Config{SnapshotEvery: 10}) // activates from the snapshot at 120
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := g; i < 120; i += 16 {
+				res, err := e.Apply(context.Background(), "p1", deposit(fmt.Sprintf("d%d", i), "1.00"))
+				if err != nil || !res.Duplicate || res.Version != uint64(i+1) {
+					failed.Add(1)
+					t.Logf("retry of d%d: %+v %v", i, res, err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d of 120 retries were not answered as duplicates", failed.Load())
+	}
+	if v, _ := e.Get(context.Background(), "p1"); v.Version != 120 || v.Balance.String() != "120.00" {
+		t.Fatalf("retries changed the wallet: %+v", v)
+	}
+}
