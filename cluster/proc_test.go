@@ -10,10 +10,10 @@ package cluster
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/walletd/walletd/internal/logbuf"
 	"io"
 	"net/http"
 	"os"
@@ -71,22 +71,8 @@ func binaries(t *testing.T) (node, ctl string) {
 	return filepath.Join(binDir, "testnode"), filepath.Join(binDir, "walletctl")
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer = logbuf.Buffer
 
 // proc is one member process.
 type proc struct {

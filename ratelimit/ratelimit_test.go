@@ -1,9 +1,9 @@
 package ratelimit
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/walletd/walletd/internal/logbuf"
 	"log/slog"
 	"runtime"
 	"strconv"
@@ -299,23 +299,8 @@ func TestInstancesShareOneLimit(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer = logbuf.Buffer
 
 func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
