@@ -19,6 +19,7 @@ type Config struct {
 	HTTPAddr           string
 	DataDir            string
 	PGDSN              string
+	PGWriters          int
 	RedisAddr          string
 	APIKeys            []string
 	LogLevel           slog.Level
@@ -124,6 +125,7 @@ func Load(getenv func(string) string) (Config, error) {
 		HTTPAddr:           str("WALLET_HTTP_ADDR", "127.0.0.1:8080"),
 		DataDir:            str("WALLET_DATA_DIR", "./data"),
 		PGDSN:              str("WALLET_PG_DSN", ""),
+		PGWriters:          integer("WALLET_PG_WRITERS", 1),
 		RedisAddr:          str("WALLET_REDIS_ADDR", ""),
 		APIKeys:            list("WALLET_API_KEYS"),
 		ProvidersFile:      str("WALLET_PROVIDERS_FILE", ""),

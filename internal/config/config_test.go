@@ -25,14 +25,14 @@ func TestValues(t *testing.T) {
 	c, err := Load(env(map[string]string{
 		"WALLET_HTTP_ADDR": "0.0.0.0:9000", "WALLET_API_KEYS": " k1, k2 ,,", "WALLET_RATE_AUTH": "off",
 		"WALLET_RATE_GAMEPLAY": "300/1m", "WALLET_LOG_LEVEL": "DEBUG", "WALLET_IDLE_TIMEOUT": "30s",
-		"WALLET_RATE_FAIL_CLOSED": "true", "WALLET_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
+		"WALLET_RATE_FAIL_CLOSED": "true", "WALLET_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7", "WALLET_PG_WRITERS": "2",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != "0.0.0.0:9000" || strings.Join(c.APIKeys, "|") != "k1|k2" || !c.RateAuth.Off ||
 		c.RateGameplay != (Rate{N: 300, Window: time.Minute}) || c.IdleTimeout != 30*time.Second ||
-		!c.RateFailClosed || fmt.Sprint(c.TrustedProxies) != "[10.0.0.0/8 192.168.1.7/32]" {
+		!c.RateFailClosed || fmt.Sprint(c.TrustedProxies) != "[10.0.0.0/8 192.168.1.7/32]" || c.PGWriters != 2 {
 		t.Fatalf("values: %+v", c)
 	}
 }

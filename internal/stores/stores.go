@@ -36,7 +36,7 @@ type Hooks struct {
 // Open opens the configured store.
 func Open(ctx context.Context, cfg config.Config, h Hooks) (Store, error) {
 	if cfg.PGDSN != "" {
-		st, err := postgres.Open(ctx, cfg.PGDSN, postgres.Options{OnCommit: h.OnCommit})
+		st, err := postgres.Open(ctx, cfg.PGDSN, postgres.Options{Writers: cfg.PGWriters, MaxConns: max(8, cfg.PGWriters+4), OnCommit: h.OnCommit})
 		if err != nil {
 			return nil, fmt.Errorf("open the Postgres store: %w", err)
 		}
