@@ -69,6 +69,7 @@ type Result struct {
 	Outcome   Outcome
 	Settled   []string // bets this win settled; for a rollback, the bet it refunded
 	At        time.Time
+	Currency  Currency // the wallet's currency (set on success)
 }
 
 // Event is one journal entry: a committed transaction and the effects it had.

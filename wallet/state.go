@@ -144,7 +144,7 @@ func (s *State) Apply(cmd Command, now time.Time) (Result, *Event, error) {
 		}
 	}
 	if rec, ok := s.recs[cmd.TxID]; ok {
-		return s.retry(cmd, amount, rec)
+		return s.answered(s.retry(cmd, amount, rec))
 	}
 	res, ev, err := s.decide(cmd, amount, now)
 	if ev == nil && s.mayHaveForgotten(cmd) {
@@ -161,6 +161,16 @@ func (s *State) Apply(cmd Command, now time.Time) (Result, *Event, error) {
 			return Result{}, nil, nl
 		}
 		return Result{}, nil, &NeedLookup{IDs: []string{cmd.TxID}}
+	}
+	return s.answered(res, ev, err)
+}
+
+// answered completes a successful Result with the wallet's currency, which
+// callers need to format its amounts (provider replies) without a second
+// call to the wallet.
+func (s *State) answered(res Result, ev *Event, err error) (Result, *Event, error) {
+	if err == nil {
+		res.Currency = s.currency
 	}
 	return res, ev, err
 }

@@ -924,3 +924,25 @@ func TestNewDefaultsAndAccessors(t *testing.T) {
 		t.Error("unknown kinds are valid")
 	}
 }
+
+// Every successful answer names the wallet's currency (adapters format
+// amounts with it), including a duplicate and an answer that changes nothing.
+func TestResultCarriesCurrency(t *testing.T) {
+	kwd, _ := LookupCurrency("KWD")
+	s := New(kwd, DefaultLimits)
+	now := time.Now()
+	for _, cmd := range []Command{
+		{Kind: KindDeposit, TxID: "d1", Amount: "1.000"},
+		{Kind: KindDeposit, TxID: "d1", Amount: "1.000"}, // duplicate
+		{Kind: KindRollback, TxID: "r1", Ref: "b9"},      // tombstone
+		{Kind: KindRollback, TxID: "r2", Ref: "b9"},      // changes nothing
+	} {
+		res, _, err := s.Apply(cmd, now)
+		if err != nil || res.Currency != kwd {
+			t.Fatalf("%+v: currency %+v, err %v", cmd, res.Currency, err)
+		}
+	}
+	if res, _, err := s.Apply(Command{Kind: KindWithdraw, TxID: "w1", Amount: "5"}, now); err == nil || res.Currency != (Currency{}) {
+		t.Fatalf("a refusal: %+v %v", res, err)
+	}
+}

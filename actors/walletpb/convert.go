@@ -75,6 +75,7 @@ func (r *WalletReply) SetResult(res wallet.Result) {
 	r.TxId, r.Kind, r.Amount = res.TxID, string(res.Kind), res.Amount.String()
 	r.ResultBalance, r.ResultVersion = res.Balance.String(), res.Version
 	r.Duplicate, r.Outcome, r.Settled = res.Duplicate, string(res.Outcome), res.Settled
+	r.Currency, r.CurrencyMinor = res.Currency.Code, res.Currency.Minor // an apply reply has no view
 	if !res.At.IsZero() {
 		r.AtUnixNano = res.At.UnixNano()
 	}
@@ -93,7 +94,7 @@ func (r *WalletReply) Result() (wallet.Result, error) {
 	res := wallet.Result{
 		TxID: r.GetTxId(), Kind: wallet.Kind(r.GetKind()), Amount: amount, Balance: balance,
 		Version: r.GetResultVersion(), Duplicate: r.GetDuplicate(), Outcome: wallet.Outcome(r.GetOutcome()),
-		Settled: r.GetSettled(),
+		Settled: r.GetSettled(), Currency: wallet.Currency{Code: r.GetCurrency(), Minor: r.GetCurrencyMinor()},
 	}
 	if n := r.GetAtUnixNano(); n != 0 {
 		res.At = time.Unix(0, n).UTC()

@@ -56,7 +56,7 @@ func TestReplyRoundTrip(t *testing.T) {
 		bal := amt.Add(amt)
 		at := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
 		res := wallet.Result{TxID: "t", Kind: wallet.KindWin, Amount: amt, Balance: bal, Version: 7, Duplicate: true,
-			Outcome: wallet.OutcomeDuplicate, Settled: []string{"b1", "b2"}, At: at}
+			Outcome: wallet.OutcomeDuplicate, Settled: []string{"b1", "b2"}, At: at, Currency: tc.cur}
 		r := &WalletReply{}
 		r.SetResult(res)
 		r.SetView("p1", tc.cur, bal, 7)
@@ -67,7 +67,8 @@ func TestReplyRoundTrip(t *testing.T) {
 		}
 		if got.Amount.String() != amt.String() || got.Amount.Cmp(amt) != 0 || got.Balance.String() != bal.String() ||
 			got.TxID != "t" || got.Kind != wallet.KindWin || got.Version != 7 || !got.Duplicate ||
-			got.Outcome != wallet.OutcomeDuplicate || !slices.Equal(got.Settled, res.Settled) || !got.At.Equal(at) {
+			got.Outcome != wallet.OutcomeDuplicate || !slices.Equal(got.Settled, res.Settled) || !got.At.Equal(at) ||
+			got.Currency != tc.cur {
 			t.Fatalf("result %s: %+v, want %+v", tc.amount, got, res)
 		}
 		id, c, b, v, err := r.View()

@@ -404,16 +404,12 @@ func (a *Adapter) promo(ctx context.Context, c *call) provider.Reply {
 // INVALID_PARAMETER) anything it would have to round.
 func (a *Adapter) money(ctx context.Context, c *call, cmd wallet.Command, name func(wallet.Result, error) string) provider.Reply {
 	cmd.ExtraZeros = true
-	v, err := a.deps.Wallets.Get(ctx, c.r.UserID)
-	if err != nil {
-		return a.fail(ctx, c, a.walletStatus(ctx, c, err), false)
-	}
 	res, err := a.deps.Wallets.Apply(ctx, c.r.UserID, cmd)
 	st := name(res, err)
 	if err != nil {
 		return a.fail(ctx, c, st, true)
 	}
-	return a.balanceReply(c, st, v.Currency, res.Balance)
+	return a.balanceReply(c, st, res.Currency, res.Balance)
 }
 
 // session checks the sid of check, balance and debit: it must be a live

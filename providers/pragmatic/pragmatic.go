@@ -375,20 +375,15 @@ func (a *Adapter) money(ctx context.Context, c *call, cmd wallet.Command, edit f
 	return ok(r)
 }
 
-// apply applies cmd to the call's wallet and returns its currency too.
+// apply applies cmd to the call's wallet and returns its currency too (from
+// the Result: a successful answer carries it).
 // Amounts come unpadded ("5.6", "1.0"), even for a JPY wallet ("100.0"):
 // ExtraZeros lets the wallet accept trailing zeros beyond its currency's
 // digits, never anything it would have to round.
 func (a *Adapter) apply(ctx context.Context, c *call, cmd wallet.Command) (wallet.Currency, wallet.Result, error) {
-	// The currency is in no Result: read it first (an in-memory call of
-	// the wallet's actor), so a failure here has applied nothing.
-	v, err := a.deps.Wallets.Get(ctx, c.f["userId"])
-	if err != nil {
-		return wallet.Currency{}, wallet.Result{}, err
-	}
 	cmd.ExtraZeros = true
 	res, err := a.deps.Wallets.Apply(ctx, c.f["userId"], cmd)
-	return v.Currency, res, err
+	return res.Currency, res, err
 }
 
 // session returns the live session of token for this instance (and the
