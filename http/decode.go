@@ -1,7 +1,7 @@
 package http
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
@@ -27,10 +27,19 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 		}
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
+	// One pass: the decoder reads the object straight into dst; a body that
+	// is not an object fails as an UnmarshalTypeError on the top level
+	// (bodyError), and whatever follows the object is refused below.
+	br := bufio.NewReader(body)
+	dec := json.NewDecoder(br)
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	null := startsWithNull(br)
+	if err := dec.Decode(dst); err != nil {
 		return s.bodyError(err)
+	}
+	if null { // decoding null into a struct succeeds and sets nothing
+		return badRequest("the body must be a JSON object")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		var mbe *http.MaxBytesError
@@ -39,16 +48,23 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 		}
 		return badRequest("the body must hold exactly one JSON object, with nothing after it")
 	}
-	if len(raw) == 0 || raw[0] != '{' {
-		return badRequest("the body must be a JSON object")
-	}
-	obj := json.NewDecoder(bytes.NewReader(raw))
-	obj.UseNumber()
-	obj.DisallowUnknownFields()
-	if err := obj.Decode(dst); err != nil {
-		return s.bodyError(err)
-	}
 	return nil
+}
+
+// startsWithNull reports whether the first non-space byte is 'n' (a JSON
+// null), leaving the reader's content unread.
+func startsWithNull(br *bufio.Reader) bool {
+	for i := 1; ; i++ {
+		b, err := br.Peek(i)
+		if err != nil || len(b) < i {
+			return false
+		}
+		switch b[i-1] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return b[i-1] == 'n'
+	}
 }
 
 func jsonMediaType(mt string) bool {
