@@ -46,37 +46,21 @@ var lookupSQL = `WITH found AS (
 // pooled connection the first time that connection needs it.
 type readStmts struct {
 	wallet, snapshot, tail, history, lookup *sql.Stmt
-	all                                     []*sql.Stmt
+	stmts
 }
 
 func prepareRead(ctx context.Context, db *sql.DB) (*readStmts, error) {
 	rs := &readStmts{}
-	for _, p := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
+	if err := rs.prepare(ctx, db, []stmtDef{
 		{&rs.wallet, `SELECT currency, version, balance, created_at FROM wallets WHERE player_id = ?`},
 		{&rs.snapshot, `SELECT version, data FROM snapshots WHERE player_id = ?`},
 		{&rs.tail, `SELECT ` + eventCols("") + ` FROM journal WHERE player_id = ? AND seq > ? ORDER BY seq`},
 		{&rs.history, `SELECT ` + eventCols("") + ` FROM journal WHERE player_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`},
 		{&rs.lookup, lookupSQL},
-	} {
-		st, err := db.PrepareContext(ctx, p.sql)
-		if err != nil {
-			return nil, errors.Join(fmt.Errorf("prepare %q: %w", p.sql, err), rs.close())
-		}
-		*p.dst = st
-		rs.all = append(rs.all, st)
+	}); err != nil {
+		return nil, err
 	}
 	return rs, nil
-}
-
-func (rs *readStmts) close() error {
-	var errs []error
-	for _, st := range rs.all {
-		errs = append(errs, st.Close())
-	}
-	return errors.Join(errs...)
 }
 
 // walletRow is a row of wallets.

@@ -449,15 +449,12 @@ type writeStmts struct {
 	insertWallet, updateWallet     *sql.Stmt
 	insertEvent, upsertSnapshot    *sql.Stmt
 	txExists, betKeyExists         *sql.Stmt
-	all                            []*sql.Stmt
+	stmts
 }
 
 func prepareWrite(ctx context.Context, conn *sql.Conn) (*writeStmts, error) {
 	ws := &writeStmts{}
-	for _, p := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
+	if err := ws.prepare(ctx, conn, []stmtDef{
 		// IMMEDIATE takes the write lock up front, so a busy database fails
 		// at BEGIN rather than halfway through the batch.
 		{&ws.begin, `BEGIN IMMEDIATE`},
@@ -477,21 +474,8 @@ func prepareWrite(ctx context.Context, conn *sql.Conn) (*writeStmts, error) {
 			ON CONFLICT (player_id) DO UPDATE SET version = excluded.version, data = excluded.data`},
 		{&ws.txExists, `SELECT EXISTS (SELECT 1 FROM journal WHERE player_id = ? AND tx_id = ?)`},
 		{&ws.betKeyExists, `SELECT EXISTS (SELECT 1 FROM journal WHERE player_id = ? AND bet_key = ?)`},
-	} {
-		st, err := conn.PrepareContext(ctx, p.sql)
-		if err != nil {
-			return nil, errors.Join(fmt.Errorf("prepare %q: %w", p.sql, err), ws.close())
-		}
-		*p.dst = st
-		ws.all = append(ws.all, st)
+	}); err != nil {
+		return nil, err
 	}
 	return ws, nil
-}
-
-func (ws *writeStmts) close() error {
-	var errs []error
-	for _, st := range ws.all {
-		errs = append(errs, st.Close())
-	}
-	return errors.Join(errs...)
 }
