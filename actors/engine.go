@@ -298,15 +298,21 @@ func (e *Engine) Apply(ctx context.Context, playerID string, cmd wallet.Command)
 	return r.result, r.err
 }
 
-// History implements Wallets. It reads committed rows from the store: the
-// wallet's actor is not involved, so a history read never delays money.
+// History implements Wallets (see ReadHistory).
 func (e *Engine) History(ctx context.Context, playerID string, before uint64, limit int) ([]wallet.Event, error) {
-	if _, err := e.Get(ctx, playerID); err != nil {
-		return nil, err
-	}
-	evs, err := e.store.History(ctx, playerID, before, limit)
-	if err != nil {
-		e.log.WarnContext(ctx, "history read failed", "player_id", playerID, "err", err)
+	return ReadHistory(ctx, e.store, e.log, playerID, before, limit)
+}
+
+// ReadHistory lists a wallet's committed transactions straight from the
+// store, for Wallets implementations: the wallet's actor is not involved, so
+// a history read never waits for, or delays, money.
+func ReadHistory(ctx context.Context, st Store, log *slog.Logger, playerID string, before uint64, limit int) ([]wallet.Event, error) {
+	evs, err := st.History(ctx, playerID, before, limit)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, wallet.Errorf(wallet.CodeWalletNotFound, "wallet %s not found", playerID)
+	case err != nil:
+		log.WarnContext(ctx, "history read failed", "player_id", playerID, "err", err)
 		return nil, wallet.Errorf(wallet.CodeUnavailable, "the store cannot be read right now")
 	}
 	return evs, nil

@@ -439,19 +439,10 @@ func (n *Node) badReply(rep *walletpb.WalletReply, err error) error {
 	return wallet.Errorf(wallet.CodeInternal, "a wallet reply did not decode")
 }
 
-// History implements actors.Wallets. The wallet must exist (asked of its
-// grain); the rows come from the store directly, so a history read never
-// occupies the wallet.
+// History implements actors.Wallets from the store (actors.ReadHistory), so
+// a history read never occupies the wallet's grain.
 func (n *Node) History(ctx context.Context, playerID string, before uint64, limit int) ([]wallet.Event, error) {
-	if _, err := n.Get(ctx, playerID); err != nil {
-		return nil, err
-	}
-	evs, err := n.store.History(ctx, playerID, before, limit)
-	if err != nil {
-		n.log.WarnContext(ctx, "history read failed", "player_id", playerID, "err", err)
-		return nil, wallet.Errorf(wallet.CodeUnavailable, "the store cannot be read right now")
-	}
-	return evs, nil
+	return actors.ReadHistory(ctx, n.store, n.log, playerID, before, limit)
 }
 
 // Close refuses new calls, waits (up to ctx) for the calls in flight, and
