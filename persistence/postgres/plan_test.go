@@ -39,6 +39,7 @@ func TestPlansUseIndexes(t *testing.T) {
 		"lookup":  {lookupSQL, []any{"p7", []string{"t10", "t11", "nope"}}},
 		"history": {historySQL, []any{"p7", int64(50), 10}},
 		"batch":   {batchSQL, a.values()},
+		"fast":    {fastSQL, a.values()},
 	} {
 		plan := explain(t, c, q.sql, q.args...)
 		if strings.Contains(plan, "Seq Scan on journal") {

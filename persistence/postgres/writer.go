@@ -158,14 +158,45 @@ func (wr *writer) write(ctx context.Context, batch []*request) (map[string]error
 	if err := wr.args.build(batch); err != nil {
 		return nil, err
 	}
-	var (
-		refusals []refusal
-		err      error
-	)
+	// The fast statement first: it fences each wallet on its version and
+	// writes, without probing the journal for the batch's keys. Nearly every
+	// batch commits whole this way. A key already in the journal (a retry
+	// from beyond the actors' memory, a second activation's write) makes it
+	// fail on a unique index and write nothing; a wallet it refuses is not
+	// written either. Both go through the careful statement below, which
+	// finds out why and writes the rest.
+	var refusedIDs []string
+	rows, err := wr.query(ctx, fastSQL)
+	if err == nil {
+		refusedIDs, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			err = wr.failed(err)
+		}
+	}
+	if err == nil {
+		if len(refusedIDs) == 0 {
+			return nil, nil
+		}
+		// Committed except these: classify them alone. Their refusal stands
+		// (versions only move on), so the rerun refuses them again, now
+		// saying why.
+		sub := batch[:0:0]
+		for _, r := range batch {
+			if slices.Contains(refusedIDs, r.w.PlayerID) {
+				sub = append(sub, r)
+			}
+		}
+		batch = sub
+		if err := wr.args.build(batch); err != nil {
+			return nil, err
+		}
+	} else if !retryCarefully(err) {
+		return nil, err
+	}
+	var refusals []refusal
 	for attempt := 0; attempt < 2; attempt++ {
 		refusals, err = wr.exec(ctx)
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || (pgErr.Code != "23505" && pgErr.Code != "40P01") {
+		if !retryCarefully(err) {
 			break
 		}
 	}
@@ -187,9 +218,33 @@ func (wr *writer) write(ctx context.Context, batch []*request) (map[string]error
 	return refused, nil
 }
 
-// exec runs the batch statement on the writer's connection, dialing one if
-// needed. Its errors say whether the batch may have committed.
+// retryCarefully reports whether err is a statement the server refused for
+// a unique violation (another writer, or the journal beyond the actors'
+// memory, holds one of the batch's keys) or a deadlock (two processes fencing
+// overlapping wallets): nothing was written, and the careful statement,
+// which sees the other rows, refuses only the wallets involved.
+func retryCarefully(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "40P01")
+}
+
+// exec runs the careful batch statement and collects its refusals.
 func (wr *writer) exec(ctx context.Context) ([]refusal, error) {
+	rows, err := wr.query(ctx, batchSQL)
+	if err != nil {
+		return nil, err
+	}
+	refusals, err := pgx.CollectRows(rows, pgx.RowToStructByPos[refusal])
+	if err != nil {
+		return nil, wr.failed(err)
+	}
+	return refusals, nil
+}
+
+// query runs sql with the batch's arguments on the writer's connection,
+// dialing one if needed. Its errors, and those of reading its rows passed
+// through failed, say whether the batch may have committed.
+func (wr *writer) query(ctx context.Context, sql string) (pgx.Rows, error) {
 	// A connection that sat idle may have died with nobody noticing (the
 	// server restarted, a proxy dropped it). A batch sent on it would fail
 	// with an unknown outcome and send every actor of the batch to reload,
@@ -207,15 +262,17 @@ func (wr *writer) exec(ctx context.Context) ([]refusal, error) {
 		}
 		wr.conn = c
 	}
-	rows, err := wr.conn.Query(ctx, batchSQL, wr.args.values()...)
-	var refusals []refusal
-	if err == nil {
-		refusals, err = pgx.CollectRows(rows, pgx.RowToStructByPos[refusal])
+	rows, err := wr.conn.Query(ctx, sql, wr.args.values()...)
+	if err != nil {
+		return nil, wr.failed(err)
 	}
-	if err == nil {
-		wr.lastUsed = time.Now()
-		return refusals, nil
-	}
+	wr.lastUsed = time.Now()
+	return rows, nil
+}
+
+// failed turns an error of the batch statement into one that says whether
+// the batch may have committed, dropping the connection if it is unusable.
+func (wr *writer) failed(err error) error {
 	if wr.conn.IsClosed() || wr.conn.PgConn().TxStatus() != 'I' {
 		closeConn(wr.conn)
 		wr.conn = nil
@@ -223,9 +280,9 @@ func (wr *writer) exec(ctx context.Context) ([]refusal, error) {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) || pgconn.SafeToRetry(err) {
 		// The server refused the statement, or it was never sent.
-		return nil, fmt.Errorf("postgres: batch not committed: %w", err)
+		return fmt.Errorf("postgres: batch not committed: %w", err)
 	}
-	return nil, fmt.Errorf("postgres: batch commit outcome unknown (connection lost or timed out; reload to find out): %w", err)
+	return fmt.Errorf("postgres: batch commit outcome unknown (connection lost or timed out; reload to find out): %w", err)
 }
 
 // refusal is a row of the batch statement: a write it did not apply, with
@@ -266,6 +323,58 @@ func (rf refusal) err(w *actors.Write) error {
 	}
 	return fenced("another writer moved the wallet on meanwhile")
 }
+
+// fastSQL commits a batch in one statement when none of its keys is in the
+// journal yet, which is nearly always. It has batchSQL's parameters and
+// fence: a wallet is written only if its row is at the version its write
+// expects (re-checked on the newest row version when a concurrent
+// transaction moved it) and its first event follows the stored balance. It
+// does not look for the batch's keys in the journal: a key already there
+// fails the whole statement on a unique index, writing nothing, and the
+// writer falls back to batchSQL. It returns the wallets it refused.
+const fastSQL = `WITH w AS (
+	SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bool[], $6::text[], $7::timestamptz[])
+		AS w(id, expected, version, balance, is_create, currency, created_at)
+),
+e AS (
+	SELECT id, seq, tx, kind, amount::numeric AS amount, bal::numeric AS bal, round, game, ref, bet_key,
+		settles::text[] AS settles, tomb, at
+	FROM unnest($8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+		$15::text[], $16::text[], $17::text[], $18::text[], $19::bool[], $20::timestamptz[])
+		AS e(id, seq, tx, kind, amount, bal, round, game, ref, bet_key, settles, tomb, at)
+),
+f AS (
+	SELECT w.*, e.kind, e.amount, e.bal FROM w LEFT JOIN e ON e.id = w.id AND e.seq = w.expected + 1
+),
+created AS (
+	INSERT INTO wallets (player_id, currency, version, balance, created_at, updated_at)
+	SELECT f.id, f.currency, f.version, f.balance::numeric, f.created_at, now() FROM f
+	WHERE f.is_create AND (f.kind IS NULL OR journal_delta(f.kind, f.amount) = f.bal)
+	ON CONFLICT (player_id) DO NOTHING
+	RETURNING player_id
+),
+updated AS (
+	UPDATE wallets t SET version = f.version, balance = coalesce(f.balance::numeric, t.balance), updated_at = now()
+	FROM f
+	WHERE t.player_id = f.id AND NOT f.is_create AND t.version = f.expected
+		AND (f.kind IS NULL OR t.balance + journal_delta(f.kind, f.amount) = f.bal)
+	RETURNING t.player_id
+),
+ok AS (SELECT player_id FROM created UNION ALL SELECT player_id FROM updated),
+journaled AS (
+	INSERT INTO journal (player_id, seq, tx_id, kind, amount, balance_after, round_id, game_id, ref_tx_id, bet_key, settles, tombstone, created_at)
+	SELECT id, seq, tx, kind, amount, bal, round, game, ref, bet_key, settles, tomb, at FROM e
+	WHERE e.id IN (SELECT player_id FROM ok)
+),
+snapped AS (
+	INSERT INTO snapshots AS s (player_id, version, data, updated_at)
+	SELECT n.id, n.version, n.data::jsonb, now()
+	FROM unnest($21::text[], $22::bigint[], $23::text[]) AS n(id, version, data)
+	WHERE n.id IN (SELECT player_id FROM ok)
+	ON CONFLICT (player_id) DO UPDATE SET version = excluded.version, data = excluded.data, updated_at = excluded.updated_at
+		WHERE s.version < excluded.version
+)
+SELECT w.id FROM w WHERE w.id NOT IN (SELECT player_id FROM ok)`
 
 // batchSQL commits a whole batch in one statement. $1-$7 are the writes,
 // $8-$20 their events, $21-$23 their snapshots. All sub-statements see one
