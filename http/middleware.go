@@ -22,8 +22,19 @@ type reqInfo struct {
 	route    string      // the router pattern; "" for no route
 	playerID string      // a valid player id the request is about
 	code     wallet.Code // the error code answered, if any
-	logger   *slog.Logger
+	id       string      // the request id
+	base     *slog.Logger
+	logger   *slog.Logger   // base with the request id; made on first use
 	proxies  []netip.Prefix // Config.TrustedProxies, for ClientIP
+}
+
+// log returns the request's logger. Most requests log only their access
+// line, which adds the id itself, so the logger is made when asked for.
+func (info *reqInfo) log() *slog.Logger {
+	if info.logger == nil {
+		info.logger = info.base.With(slog.String("request_id", info.id))
+	}
+	return info.logger
 }
 
 type infoKey struct{}
@@ -38,7 +49,7 @@ func infoFrom(ctx context.Context) *reqInfo {
 // returns a logger that discards everything.
 func RequestLogger(ctx context.Context) *slog.Logger {
 	if info := infoFrom(ctx); info != nil {
-		return info.logger
+		return info.log()
 	}
 	return slog.New(slog.DiscardHandler)
 }
@@ -61,14 +72,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		id = requestid.New()
 	}
 	w.Header().Set("X-Request-ID", id)
-	info := &reqInfo{logger: s.logger.With(slog.String("request_id", id)), proxies: s.cfg.TrustedProxies}
+	info := &reqInfo{id: id, base: s.logger, proxies: s.cfg.TrustedProxies}
 	r = r.WithContext(context.WithValue(requestid.WithID(r.Context(), id), infoKey{}, info))
 	sw := &statusWriter{ResponseWriter: w}
 
 	defer func() {
 		p := recover()
 		if p != nil && p != http.ErrAbortHandler {
-			info.logger.Error("panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			info.log().Error("panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			if !sw.wroteHeader {
 				s.writeError(sw, r, fmt.Errorf("panic: %v", p))
 				p = nil
@@ -104,8 +115,9 @@ func (s *Server) finish(sw *statusWriter, r *http.Request, info *reqInfo, start 
 	if status >= 500 {
 		level = slog.LevelWarn
 	}
-	attrs := make([]slog.Attr, 0, 9)
+	attrs := make([]slog.Attr, 0, 10)
 	attrs = append(attrs,
+		slog.String("request_id", info.id),
 		slog.String("method", method),
 		slog.String("route", route),
 		slog.Int("status", status),
@@ -121,7 +133,7 @@ func (s *Server) finish(sw *statusWriter, r *http.Request, info *reqInfo, start 
 	if info.code != "" {
 		attrs = append(attrs, slog.String("code", string(info.code)))
 	}
-	info.logger.LogAttrs(r.Context(), level, "http request", attrs...)
+	s.logger.LogAttrs(r.Context(), level, "http request", attrs...)
 }
 
 // methodLabel keeps the method label of metrics and logs to a fixed set.

@@ -28,6 +28,7 @@ import (
 	"github.com/walletd/walletd/cluster"
 	wallethttp "github.com/walletd/walletd/http"
 	"github.com/walletd/walletd/internal/config"
+	"github.com/walletd/walletd/internal/logwriter"
 	"github.com/walletd/walletd/internal/metrics"
 	"github.com/walletd/walletd/internal/stores"
 	"github.com/walletd/walletd/providers"
@@ -42,6 +43,10 @@ import (
 // about a quarter of the CPU, and GOGC=400 cut CPU per request by 5–7% in
 // the benchmark harness. Operators bound memory with GOMEMLIMIT.
 const defaultGCPercent = 400
+
+// logFlushEvery bounds how long an info line waits in the log buffer (see
+// internal/logwriter); a kill -9 loses at most this much of the access log.
+const logFlushEvery = 100 * time.Millisecond
 
 func main() {
 	if os.Getenv("GOGC") == "" {
@@ -102,6 +107,7 @@ type Main struct {
 	node     *cluster.Node // cluster mode (WALLET_CLUSTER_PROVIDER), instead of engine
 	server   *nethttp.Server
 	served   chan error
+	logw     *logwriter.Writer // the batching log output, without LogOutput
 }
 
 // NewMain returns a Main with the default configuration.
@@ -113,11 +119,16 @@ func NewMain() *Main {
 // Run opens the store, starts the engine and begins serving HTTP. It
 // returns once the listener is open; serving goes on in the background.
 func (m *Main) Run(ctx context.Context) (err error) {
-	out := m.LogOutput
-	if out == nil {
-		out = os.Stderr
+	logOpts := &slog.HandlerOptions{Level: m.Config.LogLevel}
+	if m.LogOutput != nil {
+		m.Logger = slog.New(slog.NewJSONHandler(m.LogOutput, logOpts))
+	} else {
+		// Batched: an access line per request would otherwise cost a write
+		// system call each. Lines wait at most logFlushEvery; warnings and
+		// errors are written at once.
+		m.logw = logwriter.New(os.Stderr, logFlushEvery, 64<<10)
+		m.Logger = slog.New(logwriter.Handler{Handler: slog.NewJSONHandler(m.logw, logOpts), W: m.logw})
 	}
-	m.Logger = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: m.Config.LogLevel}))
 	log := m.Logger
 	defer func() {
 		if err != nil {
@@ -232,6 +243,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(ln) }()
 	log.Info("walletd serving", "addr", m.Addr, "version", version())
+	if m.logw != nil {
+		_ = m.logw.Flush() // whoever waits for the address sees it now
+	}
 	return nil
 }
 
@@ -284,6 +298,9 @@ func (m *Main) Close(ctx context.Context) error {
 		} else {
 			m.Logger.Error("walletd stopped with errors", "err", errors.Join(errs...))
 		}
+	}
+	if m.logw != nil {
+		_ = m.logw.Close() // later lines are written straight through
 	}
 	return errors.Join(errs...)
 }
