@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -366,6 +367,13 @@ func (a *walletActor) flush(ctx actor.Context) {
 	}
 	a.inflight = b
 	self, gen, store, system, w, timeout := ctx.Self(), a.gen, a.e.store, a.e.system, b.write, a.e.cfg.WriteTimeout
+	if as, ok := store.(AsyncAppender); ok {
+		done := func(err error) { system.Root.Send(self, &flushed{gen: gen, err: err}) }
+		if as.AppendAsync(w, time.Now().Add(timeout), done) {
+			return
+		}
+		// The store's queue is full: wait for room off the mailbox.
+	}
 	go func() {
 		// The write is not tied to any caller's context: a caller that gives
 		// up must not cancel a commit halfway. Only the write's own bound does.

@@ -54,6 +54,20 @@ type Store interface {
 	Close() error
 }
 
+// AsyncAppender is a Store that can also take a write without a goroutine
+// waiting on it. The actors use it when the store offers it: a write per
+// wallet commit is the hottest path there is, and a goroutine, a context and
+// a channel per write were a measurable part of it.
+type AsyncAppender interface {
+	// AppendAsync queues w like Append and returns at once. done is called
+	// exactly once, from a goroutine of the store, with what Append would
+	// have returned; it must not block. A write not taken into a batch by
+	// deadline is not written and done gets an error. When the store cannot
+	// take w without waiting (its queue is full), AppendAsync returns false,
+	// never calls done, and the caller uses Append instead.
+	AppendAsync(w Write, deadline time.Time, done func(error)) bool
+}
+
 // Wallet is a wallet's identity, fixed at creation.
 type Wallet struct {
 	PlayerID  string

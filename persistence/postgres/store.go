@@ -99,7 +99,10 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ actors.Store = (*Store)(nil)
+var (
+	_ actors.Store         = (*Store)(nil)
+	_ actors.AsyncAppender = (*Store)(nil)
+)
 
 // Open connects to the database named by dsn (a postgres:// URL or a
 // keyword/value string), applies pending migrations and starts the writers.
@@ -171,16 +174,43 @@ func (s *Store) Append(ctx context.Context, w actors.Write) error {
 	}
 }
 
+// AppendAsync implements actors.AsyncAppender.
+func (s *Store) AppendAsync(w actors.Write, deadline time.Time, done func(error)) bool {
+	if err := validate(w); err != nil {
+		done(err)
+		return true
+	}
+	req := &request{deadline: deadline, w: w, callback: done}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		done(ErrClosed)
+		return true
+	}
+	select {
+	case s.writerOf(w.PlayerID).queue <- req:
+		return true
+	default:
+		return false // full: Append waits for room
+	}
+}
+
+// writerOf returns the writer that commits the wallet's writes, always the
+// same one, so that a wallet's writes commit in order.
+func (s *Store) writerOf(playerID string) *writer {
+	if len(s.writers) == 1 {
+		return s.writers[0]
+	}
+	return s.writers[maphash.String(s.seed, playerID)%uint64(len(s.writers))]
+}
+
 func (s *Store) enqueue(ctx context.Context, req *request) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return ErrClosed
 	}
-	wr := s.writers[0]
-	if len(s.writers) > 1 {
-		wr = s.writers[maphash.String(s.seed, req.w.PlayerID)%uint64(len(s.writers))]
-	}
+	wr := s.writerOf(req.w.PlayerID)
 	// Room in the queue wins over a context that ends at the same moment.
 	select {
 	case wr.queue <- req:

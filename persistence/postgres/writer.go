@@ -18,9 +18,31 @@ import (
 
 // request is one Append waiting for its batch.
 type request struct {
-	ctx  context.Context
-	w    actors.Write
-	done chan error // buffered: the writer never waits for the caller
+	ctx      context.Context // Append's; nil for AppendAsync
+	deadline time.Time       // AppendAsync's
+	w        actors.Write
+	done     chan error  // Append: buffered, the writer never waits for the caller
+	callback func(error) // AppendAsync
+}
+
+// gone reports why the request should no longer be written, if it should not.
+func (r *request) gone(now time.Time) error {
+	if r.ctx != nil {
+		return r.ctx.Err()
+	}
+	if now.After(r.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// answer hands the request its outcome.
+func (r *request) answer(err error) {
+	if r.callback != nil {
+		r.callback(err)
+		return
+	}
+	r.done <- err
 }
 
 // writer owns a queue, the batch being built and one connection. It drains
@@ -79,11 +101,12 @@ func (wr *writer) collect(open bool) (batch []*request, stillOpen bool) {
 	clear(wr.seen)
 	carried := wr.carry
 	wr.carry = nil
+	now := time.Now()
 	add := func(r *request) {
-		if err := r.ctx.Err(); err != nil {
+		if err := r.gone(now); err != nil {
 			// Its caller has given up; not writing it leaves less to
 			// reconcile on reload.
-			r.done <- fmt.Errorf("postgres: append to %s: not written: %w", r.w.PlayerID, err)
+			r.answer(fmt.Errorf("postgres: append to %s: not written: %w", r.w.PlayerID, err))
 			return
 		}
 		if wr.seen[r.w.PlayerID] || len(batch) >= wr.opts.MaxBatch {
@@ -138,9 +161,9 @@ func (wr *writer) commit(batch []*request) {
 	}
 	for _, r := range batch {
 		if err != nil {
-			r.done <- err
+			r.answer(err)
 		} else {
-			r.done <- refused[r.w.PlayerID] // nil: committed
+			r.answer(refused[r.w.PlayerID]) // nil: committed
 		}
 	}
 }

@@ -113,7 +113,10 @@ type Store struct {
 	closeErr  error
 }
 
-var _ actors.Store = (*Store)(nil)
+var (
+	_ actors.Store         = (*Store)(nil)
+	_ actors.AsyncAppender = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store in dir: dir/walletd.db, with an
 // exclusive lock on dir/LOCK held until Close.

@@ -20,12 +20,60 @@ import (
 
 // request is one Append (or a Ready probe) waiting for the writer.
 type request struct {
-	ctx   context.Context
-	w     actors.Write
-	rows  encoded    // w's column values, encoded by the caller to spare the writer
-	probe bool       // Ready: rides a batch, writes nothing, answers the batch's fate
-	err   error      // set by the writer before it answers
-	done  chan error // buffered (1): the writer never blocks on a caller that gave up
+	ctx      context.Context // Append's and Ready's; nil for AppendAsync
+	deadline time.Time       // AppendAsync's
+	w        actors.Write
+	rows     encoded     // w's column values, encoded by the caller to spare the writer
+	probe    bool        // Ready: rides a batch, writes nothing, answers the batch's fate
+	err      error       // set by the writer before it answers
+	done     chan error  // buffered (1): the writer never blocks on a caller that gave up
+	callback func(error) // AppendAsync
+}
+
+// gone reports why the request should no longer be written, if it should not.
+func (r *request) gone(now time.Time) error {
+	if r.ctx != nil {
+		return r.ctx.Err()
+	}
+	if now.After(r.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// answer hands the request its outcome.
+func (r *request) answer(err error) {
+	if r.callback != nil {
+		r.callback(err)
+		return
+	}
+	r.done <- err
+}
+
+// AppendAsync implements actors.AsyncAppender.
+func (s *Store) AppendAsync(w actors.Write, deadline time.Time, done func(error)) bool {
+	if err := check(w); err != nil {
+		done(err)
+		return true
+	}
+	rows, err := encode(w)
+	if err != nil {
+		done(err)
+		return true
+	}
+	r := &request{deadline: deadline, w: w, rows: rows, callback: done}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		done(ErrClosed)
+		return true
+	}
+	select {
+	case s.queue <- r:
+		return true
+	default:
+		return false // full: Append waits for room
+	}
 }
 
 // Append durably commits one wallet's write (see actors.Store). It returns
@@ -162,7 +210,7 @@ func (s *Store) commit(batch []*request) {
 			if r.probe {
 				continue
 			}
-			if err := r.ctx.Err(); err != nil {
+			if err := r.gone(start); err != nil {
 				r.err = fmt.Errorf("sqlite: append to %s: not written, the caller gave up: %w", r.w.PlayerID, err)
 				continue
 			}
@@ -201,7 +249,7 @@ func (s *Store) commit(batch []*request) {
 				events += len(r.w.Events)
 			}
 		}
-		r.done <- r.err
+		r.answer(r.err)
 	}
 	if writes > 0 && s.opts.OnCommit != nil {
 		s.opts.OnCommit(writes, events, took, batchErr)

@@ -14,10 +14,12 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,7 +30,28 @@ import (
 // Run runs the conformance suite. open must return a fresh, empty store;
 // the suite closes it when the test ends (Close must tolerate a second call,
 // as the close tests close it themselves).
+//
+// A store that also implements actors.AsyncAppender runs the suite a second
+// time with every Append made through AppendAsync, which must answer alike.
 func Run(t *testing.T, open func(t *testing.T) actors.Store) {
+	run(t, open)
+	probe := open(t)
+	_, async := probe.(actors.AsyncAppender)
+	_ = probe.Close()
+	if !async {
+		return
+	}
+	t.Run("ThroughAppendAsync", func(t *testing.T) {
+		run(t, func(t *testing.T) actors.Store { return newAsyncStore(t, open(t)) })
+	})
+	t.Run("AppendAsyncPastDeadline", func(t *testing.T) {
+		s := open(t)
+		t.Cleanup(func() { _ = s.Close() })
+		testPastDeadline(t, s)
+	})
+}
+
+func run(t *testing.T, open func(t *testing.T) actors.Store) {
 	fresh := func(t *testing.T) actors.Store {
 		t.Helper()
 		s := open(t)
@@ -638,5 +661,65 @@ func testCloseWhileAppending(t *testing.T, s actors.Store) {
 	case <-done:
 	case <-time.After(time.Minute):
 		t.Fatal("appends still blocked a minute after Close")
+	}
+}
+
+// asyncStore is a store whose Append goes through its AppendAsync.
+type asyncStore struct {
+	actors.Store
+	async actors.AsyncAppender
+	twice *atomic.Int64 // done calls beyond the first, across all appends
+}
+
+func newAsyncStore(t *testing.T, s actors.Store) actors.Store {
+	a := asyncStore{Store: s, async: s.(actors.AsyncAppender), twice: new(atomic.Int64)}
+	t.Cleanup(func() {
+		if n := a.twice.Load(); n > 0 {
+			t.Errorf("AppendAsync called done more than once (%d extra calls)", n)
+		}
+	})
+	return a
+}
+
+func (a asyncStore) Append(ctx context.Context, w actors.Write) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	ch := make(chan error, 1)
+	var calls atomic.Int64
+	taken := a.async.AppendAsync(w, deadline, func(err error) {
+		if calls.Add(1) > 1 {
+			a.twice.Add(1)
+			return
+		}
+		ch <- err
+	})
+	if !taken {
+		return a.Store.Append(ctx, w) // the queue was full
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(2 * time.Minute):
+		return errors.New("storetest: AppendAsync never called done")
+	}
+}
+
+// testPastDeadline: a write whose deadline passed before a batch took it is
+// answered with an error and not written.
+func testPastDeadline(t *testing.T, s actors.Store) {
+	ctx := testCtx(t)
+	b := newBuilder(t, "late", "EUR")
+	b.deposit("d1", "1.00")
+	ch := make(chan error, 1)
+	if !s.(actors.AsyncAppender).AppendAsync(b.create(), time.Now().Add(-time.Second), func(err error) { ch <- err }) {
+		t.Fatal("an idle store's queue is full")
+	}
+	if err := <-ch; err == nil {
+		t.Fatal("a write past its deadline was acknowledged")
+	}
+	if _, err := s.Load(ctx, b.id); !errors.Is(err, actors.ErrNotFound) {
+		t.Fatalf("a write past its deadline was written: %v", err)
 	}
 }
