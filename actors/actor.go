@@ -118,7 +118,18 @@ type walletActor struct {
 	sinceSnap int
 	recall    []string // keys the store refused as already journaled (bounded, oldest dropped)
 	stopping  bool     // grain: Stopping answered everything held; nothing more is taken
+
+	// Passivation. Proto.Actor's receive timeout stops and restarts a timer
+	// on every message; the actor instead notes when it last received one
+	// and checks with one timer per idle period.
+	lastActive time.Time
+	idleTimer  *time.Timer
 }
+
+// idleCheck asks the actor whether it has been idle long enough to stop.
+type idleCheck struct{}
+
+var idleCheckMsg = &idleCheck{}
 
 func (a *walletActor) Receive(ctx actor.Context) {
 	defer func() {
@@ -128,14 +139,19 @@ func (a *walletActor) Receive(ctx actor.Context) {
 			a.reset()
 		}
 	}()
-	switch m := ctx.Message().(type) {
+	msg := ctx.Message()
+	if msg != idleCheckMsg {
+		a.lastActive = time.Now()
+	}
+	switch m := msg.(type) {
 	case *actor.Started:
 		if a.e.grains != nil {
 			// A grain is spawned by the cluster, not by Engine.acquire: its
 			// wallet is its cluster identity, known from Started on.
 			a.id = a.e.grains.identity(ctx)
 		}
-		ctx.SetReceiveTimeout(a.e.cfg.IdleTimeout)
+		self, system := ctx.Self(), a.e.system
+		a.idleTimer = time.AfterFunc(a.e.cfg.IdleTimeout, func() { system.Root.Send(self, idleCheckMsg) })
 		a.e.active.Add(1)
 	case *actor.Stopping:
 		if a.e.grains != nil {
@@ -150,16 +166,21 @@ func (a *walletActor) Receive(ctx actor.Context) {
 			a.stopping = true
 		}
 	case *actor.Stopped:
+		a.idleTimer.Stop()
 		a.e.active.Add(-1)
 		a.e.cfg.Observer.Passivated()
-	case *actor.ReceiveTimeout:
+	case *idleCheck:
+		if rest := a.e.cfg.IdleTimeout - time.Since(a.lastActive); rest > 0 {
+			a.idleTimer.Reset(rest)
+			return
+		}
 		if a.idle() && (a.e.grains != nil || a.e.forget(a.id, ctx.Self())) {
 			// A grain has no local directory to leave: stopping it is the
 			// whole passivation, and the cluster forgets its PID.
 			ctx.Stop(ctx.Self())
 			return
 		}
-		ctx.SetReceiveTimeout(a.e.cfg.IdleTimeout)
+		a.idleTimer.Reset(a.e.cfg.IdleTimeout)
 	case *request:
 		a.accept(ctx, m)
 	case *walletpb.WalletCall:
