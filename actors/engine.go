@@ -251,10 +251,13 @@ func (e *Engine) call(ctx context.Context, playerID string, req *request) reply 
 		return reply{err: errOverloaded}
 	}
 	defer e.inflight.Add(-1)
+	// A plain timer, not context.WithTimeout: a derived context would also
+	// register with the request's and cost more on every call.
+	var timedOut <-chan time.Time
 	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, e.cfg.CallTimeout)
-		defer cancel()
+		t := time.NewTimer(e.cfg.CallTimeout)
+		defer t.Stop()
+		timedOut = t.C
 	}
 	ch := make(chan reply, 1)
 	req.reply = func(r reply) { ch <- r }
@@ -266,9 +269,10 @@ func (e *Engine) call(ctx context.Context, playerID string, req *request) reply 
 	case r := <-ch:
 		return r
 	case <-ctx.Done():
-		e.log.Warn("wallet call timed out; the outcome is unknown until a retry", "request_id", req.rid, "player_id", playerID)
-		return reply{err: errTimeout}
+	case <-timedOut:
 	}
+	e.log.Warn("wallet call timed out; the outcome is unknown until a retry", "request_id", req.rid, "player_id", playerID)
+	return reply{err: errTimeout}
 }
 
 // Open implements Wallets.

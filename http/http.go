@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -74,6 +75,7 @@ type Server struct {
 	router  *httprouter.Router
 	metrics *metrics
 	handler http.Handler
+	readers sync.Pool // *bufio.Reader for request bodies (decode)
 }
 
 // NewServer returns a server answering the routes of wallet-api.md that
