@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
+	"unicode/utf8"
 )
 
 // Kind of a money operation, as the generic API names it.
@@ -68,9 +66,7 @@ type Protocol interface {
 // Client speaks walletd's generic operator API (wallet-api.md). It is
 // safe for concurrent use; every virtual user shares its keep-alive pool.
 type Client struct {
-	base string
-	auth string
-	hc   *http.Client
+	raw *rawClient
 }
 
 // NewClient returns a client of the server at base (http://host:port) with
@@ -79,23 +75,11 @@ type Client struct {
 // new connection and the benchmark would measure TCP handshakes.
 func NewClient(base, apiKey string, conns int) *Client {
 	conns = max(conns, 8)
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        conns * 2,
-		MaxIdleConnsPerHost: conns * 2,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-	}
-	return &Client{
-		base: strings.TrimRight(base, "/"),
-		auth: "Bearer " + apiKey,
-		hc:   &http.Client{Transport: tr, Timeout: 30 * time.Second},
-	}
+	return &Client{raw: newRawClient(strings.TrimRight(base, "/"), "Bearer "+apiKey, conns*2)}
 }
 
 // Close drops the idle connections.
-func (c *Client) Close() { c.hc.CloseIdleConnections() }
+func (c *Client) Close() { c.raw.closeIdle() }
 
 // Name implements Protocol.
 func (c *Client) Name() string { return "generic" }
@@ -126,15 +110,10 @@ func (c *Client) Do(ctx context.Context, op Op) (Reply, error) {
 	}
 	body = append(body, `"}`...)
 
-	var out struct {
-		Balance   string `json:"balance"`
-		Version   uint64 `json:"version"`
-		Duplicate bool   `json:"duplicate"`
-		Error     struct {
-			Code string `json:"code"`
-		} `json:"error"`
-	}
-	status, err := c.call(ctx, http.MethodPost, "/v1/wallets/"+op.Wallet+"/"+string(op.Kind), body, &out)
+	var out moneyReply
+	status, err := c.raw.do(ctx, http.MethodPost, "/v1/wallets/"+op.Wallet+"/"+string(op.Kind), body, func(status int, data []byte) error {
+		return decodeReply(http.MethodPost, op.Wallet, op.Kind, status, data, &out)
+	})
 	if err != nil {
 		return Reply{Status: status}, err
 	}
@@ -238,31 +217,291 @@ func (c *Client) History(ctx context.Context, playerID string, before uint64, li
 // call sends one request and decodes a JSON reply of any status into out.
 // An error means no complete reply was read.
 func (c *Client) call(ctx context.Context, method, path string, body []byte, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	return c.raw.do(ctx, method, path, body, func(status int, data []byte) error {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: HTTP %d, unreadable reply %.200q: %w", method, path, status, data, err)
+		}
+		return nil
+	})
+}
+
+// moneyReply is what Do reads from the reply to a money request.
+type moneyReply struct {
+	Balance   string `json:"balance"`
+	Version   uint64 `json:"version"`
+	Duplicate bool   `json:"duplicate"`
+	Error     struct {
+		Code string `json:"code"`
+	} `json:"error"`
+}
+
+// decodeReply reads a money reply with scanMoneyReply, or with
+// encoding/json when the scanner declines (which also words the error).
+func decodeReply(method, wallet string, kind Kind, status int, data []byte, out *moneyReply) error {
+	if scanMoneyReply(data, out) {
+		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	req.Header["Authorization"] = []string{c.auth}
-	if body != nil {
-		req.Header["Content-Type"] = []string{"application/json"}
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
+	*out = moneyReply{}
 	if err := json.Unmarshal(data, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("%s %s: HTTP %d, unreadable reply %.200q: %w", method, path, resp.StatusCode, data, err)
+		return fmt.Errorf("%s /v1/wallets/%s/%s: HTTP %d, unreadable reply %.200q: %w", method, wallet, kind, status, data, err)
 	}
-	return resp.StatusCode, nil
+	return nil
+}
+
+// scanMoneyReply parses data into out without reflection: a strict JSON
+// scanner that checks the whole document and keeps the fields Do needs.
+// It returns false, leaving out partly set, on malformed JSON and on
+// anything it does not handle the way encoding/json would (escaped keys or
+// values, keys in another case, nulls, wrong types, deep nesting).
+func scanMoneyReply(data []byte, out *moneyReply) bool {
+	s := jsonScan{b: data}
+	s.ws()
+	if !s.eat('{') {
+		return false
+	}
+	ok := s.members(func(key []byte) bool {
+		switch string(key) {
+		case "balance":
+			v, ok := s.plainString()
+			out.Balance = string(v)
+			return ok
+		case "version":
+			v, ok := s.uint()
+			out.Version = v
+			return ok
+		case "duplicate":
+			switch {
+			case s.lit("true"):
+				out.Duplicate = true
+			case s.lit("false"):
+				out.Duplicate = false
+			default:
+				return false
+			}
+			return true
+		case "error":
+			s.ws()
+			if !s.eat('{') {
+				return false
+			}
+			return s.members(func(key []byte) bool {
+				if string(key) == "code" {
+					v, ok := s.plainString()
+					out.Error.Code = string(v)
+					return ok
+				}
+				return !bytes.EqualFold(key, []byte("code")) && s.value(1)
+			})
+		}
+		for _, k := range [...]string{"balance", "version", "duplicate", "error"} {
+			if bytes.EqualFold(key, []byte(k)) {
+				return false // encoding/json would match it
+			}
+		}
+		return s.value(0)
+	})
+	s.ws()
+	return ok && s.i == len(s.b)
+}
+
+// jsonScan is a strict JSON reader over b (RFC 8259).
+type jsonScan struct {
+	b []byte
+	i int
+}
+
+func (s *jsonScan) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jsonScan) eat(c byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *jsonScan) lit(l string) bool {
+	if bytes.HasPrefix(s.b[s.i:], []byte(l)) {
+		s.i += len(l)
+		return true
+	}
+	return false
+}
+
+// members reads an object's members after its '{' up to its '}', calling
+// member for each key (unescaped keys only) with s at the value.
+func (s *jsonScan) members(member func(key []byte) bool) bool {
+	s.ws()
+	if s.eat('}') {
+		return true
+	}
+	for {
+		s.ws()
+		key, ok := s.plainString()
+		if !ok {
+			return false
+		}
+		s.ws()
+		if !s.eat(':') {
+			return false
+		}
+		s.ws()
+		if !member(key) {
+			return false
+		}
+		s.ws()
+		if s.eat('}') {
+			return true
+		}
+		if !s.eat(',') {
+			return false
+		}
+	}
+}
+
+// plainString reads a string without escapes, in valid UTF-8.
+func (s *jsonScan) plainString() ([]byte, bool) {
+	start := s.i
+	if !s.str() {
+		return nil, false
+	}
+	v := s.b[start+1 : s.i-1]
+	return v, bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v)
+}
+
+// str reads a string, escapes included.
+func (s *jsonScan) str() bool {
+	if !s.eat('"') {
+		return false
+	}
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		s.i++
+		switch {
+		case c == '"':
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if s.i >= len(s.b) {
+				return false
+			}
+			e := s.b[s.i]
+			s.i++
+			switch e {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if s.i+4 > len(s.b) {
+					return false
+				}
+				for _, h := range s.b[s.i : s.i+4] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return false
+					}
+				}
+				s.i += 4
+			default:
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// uint reads a number that is a plain unsigned integer fitting uint64.
+func (s *jsonScan) uint() (uint64, bool) {
+	start := s.i
+	if !s.number() {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(s.b[start:s.i]), 10, 64)
+	return v, err == nil && (s.b[start] != '0' || s.i == start+1)
+}
+
+// number reads a JSON number.
+func (s *jsonScan) number() bool {
+	s.eat('-')
+	switch {
+	case s.eat('0'):
+	case s.i < len(s.b) && '1' <= s.b[s.i] && s.b[s.i] <= '9':
+		s.digits()
+	default:
+		return false
+	}
+	if s.eat('.') && !s.digits() {
+		return false
+	}
+	if s.eat('e') || s.eat('E') {
+		if !s.eat('+') {
+			s.eat('-')
+		}
+		if !s.digits() {
+			return false
+		}
+	}
+	return true
+}
+
+// digits reads one or more digits.
+func (s *jsonScan) digits() bool {
+	start := s.i
+	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
+		s.i++
+	}
+	return s.i > start
+}
+
+// value reads and checks any JSON value; depth bounds the nesting.
+func (s *jsonScan) value(depth int) bool {
+	if depth > 32 {
+		return false
+	}
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		return s.str()
+	case c == '{':
+		s.i++
+		return s.members(func([]byte) bool { return s.value(depth + 1) })
+	case c == '[':
+		s.i++
+		s.ws()
+		if s.eat(']') {
+			return true
+		}
+		for {
+			s.ws()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.ws()
+			if s.eat(']') {
+				return true
+			}
+			if !s.eat(',') {
+				return false
+			}
+		}
+	case c == 't':
+		return s.lit("true")
+	case c == 'f':
+		return s.lit("false")
+	case c == 'n':
+		return s.lit("null")
+	default:
+		return s.number()
+	}
 }
 
 // appendCents appends cents as a EUR decimal ("12.05").
