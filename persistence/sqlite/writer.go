@@ -202,35 +202,13 @@ func (s *Store) commit(batch []*request) {
 	start := time.Now()
 	now := s.opts.Now().UnixNano()
 
-	var batchErr error
-	if err := s.begin(ctx); err != nil {
-		batchErr = err
-	} else {
-		for _, r := range batch {
-			if r.probe {
-				continue
-			}
-			if err := r.gone(start); err != nil {
-				r.err = fmt.Errorf("sqlite: append to %s: not written, the caller gave up: %w", r.w.PlayerID, err)
-				continue
-			}
-			refused, fatal := s.write(ctx, r, now)
-			if fatal != nil {
-				batchErr = fatal
-				break
-			}
-			r.err = refused
-		}
-		if batchErr == nil {
-			if _, err := s.ws.commit.ExecContext(ctx); err != nil {
-				batchErr = fmt.Errorf("sqlite: commit batch: %w", err)
-			}
-		}
-		if batchErr != nil {
-			// End the transaction unless SQLite already rolled it back (it
-			// does on I/O errors); an error here only means it had.
-			_, _ = s.ws.rollback.ExecContext(ctx)
-		}
+	// First without savepoints, which nearly every batch commits whole with.
+	// A write refused by its fence wrote nothing, so it needs none; any other
+	// failure would leave part of a write behind, and the batch is done
+	// again, each write in a savepoint of its own.
+	batchErr := s.writeBatch(ctx, batch, start, now, false)
+	if errors.Is(batchErr, errCarefully) {
+		batchErr = s.writeBatch(ctx, batch, start, now, true)
 	}
 	took := time.Since(start)
 
@@ -256,6 +234,48 @@ func (s *Store) commit(batch []*request) {
 	}
 }
 
+// errCarefully: a write failed in a batch without savepoints; the batch
+// was rolled back and is to be done again with them.
+var errCarefully = errors.New("sqlite: batch to be redone with savepoints")
+
+// writeBatch runs the batch in one transaction, setting each request's own
+// refusal, and returns the error that fails the whole batch, if any.
+func (s *Store) writeBatch(ctx context.Context, batch []*request, start time.Time, now int64, careful bool) error {
+	for _, r := range batch {
+		r.err = nil
+	}
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	var batchErr error
+	for _, r := range batch {
+		if r.probe {
+			continue
+		}
+		if err := r.gone(start); err != nil {
+			r.err = fmt.Errorf("sqlite: append to %s: not written, the caller gave up: %w", r.w.PlayerID, err)
+			continue
+		}
+		refused, fatal := s.write(ctx, r, now, careful)
+		if fatal != nil {
+			batchErr = fatal
+			break
+		}
+		r.err = refused
+	}
+	if batchErr == nil {
+		if _, err := s.ws.commit.ExecContext(ctx); err != nil {
+			batchErr = fmt.Errorf("sqlite: commit batch: %w", err)
+		}
+	}
+	if batchErr != nil {
+		// End the transaction unless SQLite already rolled it back (it
+		// does on I/O errors); an error here only means it had.
+		_, _ = s.ws.rollback.ExecContext(ctx)
+	}
+	return batchErr
+}
+
 // begin opens the batch's transaction. Should an earlier failure have left a
 // transaction open (a ROLLBACK that failed), it is rolled back and BEGIN
 // tried once more, so one bad moment cannot fail every batch after it.
@@ -273,12 +293,23 @@ func (s *Store) begin(ctx context.Context) error {
 }
 
 // write applies one wallet's write inside the batch's transaction, within a
-// savepoint. refused is this wallet's own failure (ErrFenced,
+// savepoint when careful. refused is this wallet's own failure (ErrFenced,
 // *KeyExistsError, or a statement error): its savepoint was rolled back and
 // the batch carries on. fatal means the transaction is unusable and the whole
-// batch must fail.
-func (s *Store) write(ctx context.Context, r *request, now int64) (refused, fatal error) {
+// batch must fail, or, errCarefully, be done again with savepoints.
+func (s *Store) write(ctx context.Context, r *request, now int64, careful bool) (refused, fatal error) {
 	w := r.w
+	if !careful {
+		err := s.writeRows(ctx, w, &r.rows, now)
+		switch {
+		case err == nil:
+			return nil, nil
+		case errors.Is(err, actors.ErrFenced):
+			// The fence is the write's first statement: nothing of it was written.
+			return fmt.Errorf("sqlite: append to %s at version %d: %w", w.PlayerID, w.Expected, err), nil
+		}
+		return nil, errCarefully
+	}
 	if _, err := s.ws.savepoint.ExecContext(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: savepoint for %s: %w", w.PlayerID, err)
 	}
