@@ -35,13 +35,14 @@ type checkpointer struct {
 	db       *sql.DB
 	pageSize int64
 	limit    int64         // bytes of WAL that call for a RESTART
+	every    time.Duration // period of the PASSIVE checkpoints
 	dirty    chan struct{} // capacity 1: "there were commits since the last run"
 	restart  atomic.Bool   // the writer should run a RESTART checkpoint
 	stop     chan struct{}
 	done     chan struct{}
 }
 
-func startCheckpointer(path string, busy time.Duration, limit int64) (*checkpointer, error) {
+func startCheckpointer(path string, busy time.Duration, limit int64, every time.Duration) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", dsn(path, busy, false))
 	if err != nil {
 		return nil, err
@@ -52,7 +53,7 @@ func startCheckpointer(path string, busy time.Duration, limit int64) (*checkpoin
 		db.Close()
 		return nil, err
 	}
-	c := &checkpointer{db: db, pageSize: pageSize, limit: limit, dirty: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &checkpointer{db: db, pageSize: pageSize, limit: limit, every: every, dirty: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c, nil
 }
@@ -77,7 +78,7 @@ func (c *checkpointer) committed() {
 
 func (c *checkpointer) run() {
 	defer close(c.done)
-	tick := time.NewTicker(checkpointEvery)
+	tick := time.NewTicker(c.every)
 	defer tick.Stop()
 	for {
 		select {

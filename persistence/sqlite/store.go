@@ -60,11 +60,17 @@ type Options struct {
 	// WALLimit is the WAL size past which the writer runs a RESTART
 	// checkpoint between batches (default DefaultWALLimit; see checkpointer).
 	WALLimit int64
+	// checkpointEvery: the checkpointer's period (default checkpointEvery);
+	// tests shorten it so a short burst of writes spans many periods.
+	checkpointEvery time.Duration
 }
 
 func (o Options) withDefaults() Options {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 8192
+	}
+	if o.checkpointEvery <= 0 {
+		o.checkpointEvery = checkpointEvery
 	}
 	if o.WALLimit <= 0 {
 		o.WALLimit = DefaultWALLimit
@@ -178,7 +184,7 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
 
-	if s.ckpt, err = startCheckpointer(path, opts.BusyTimeout, opts.WALLimit); err != nil {
+	if s.ckpt, err = startCheckpointer(path, opts.BusyTimeout, opts.WALLimit, opts.checkpointEvery); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s for checkpoints: %w", path, err)
 	}
 
