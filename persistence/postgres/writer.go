@@ -379,7 +379,7 @@ created AS (
 updated AS (
 	UPDATE wallets t SET version = f.version, balance = coalesce(f.balance::numeric, t.balance), updated_at = now()
 	FROM f
-	WHERE t.player_id = f.id AND NOT f.is_create AND t.version = f.expected
+	WHERE t.player_id = ANY($1::text[]) AND t.player_id = f.id AND NOT f.is_create AND t.version = f.expected
 		AND (f.kind IS NULL OR t.balance + journal_delta(f.kind, f.amount) = f.bal)
 	RETURNING t.player_id
 ),
@@ -426,9 +426,10 @@ hit AS (
 	UNION ALL
 	SELECT e.id, NULL FROM e JOIN journal j ON j.player_id = e.id AND j.seq = e.seq
 ),
+cur AS (SELECT player_id, version, balance FROM wallets WHERE player_id = ANY($1::text[])),
 bad AS (
 	SELECT w.id FROM w JOIN e ON e.id = w.id AND e.seq = w.expected + 1
-		LEFT JOIN wallets t ON t.player_id = w.id AND NOT w.is_create
+		LEFT JOIN cur t ON t.player_id = w.id AND NOT w.is_create
 	WHERE coalesce(t.balance, 0) + journal_delta(e.kind, e.amount) <> e.bal
 ),
 blocked AS (SELECT id FROM hit UNION SELECT id FROM bad),
@@ -442,7 +443,7 @@ created AS (
 updated AS (
 	UPDATE wallets t SET version = w.version, balance = coalesce(w.balance::numeric, t.balance), updated_at = now()
 	FROM w
-	WHERE t.player_id = w.id AND NOT w.is_create AND t.version = w.expected
+	WHERE t.player_id = ANY($1::text[]) AND t.player_id = w.id AND NOT w.is_create AND t.version = w.expected
 		AND w.id NOT IN (SELECT id FROM blocked)
 	RETURNING t.player_id
 ),
@@ -464,7 +465,7 @@ SELECT w.id, t.version, t.balance::text,
 	EXISTS (SELECT 1 FROM hit h WHERE h.id = w.id AND h.key IS NULL),
 	ARRAY(SELECT DISTINCT h.key FROM hit h WHERE h.id = w.id AND h.key IS NOT NULL ORDER BY 1),
 	w.id IN (SELECT id FROM bad)
-FROM w LEFT JOIN wallets t ON t.player_id = w.id
+FROM w LEFT JOIN cur t ON t.player_id = w.id
 WHERE w.id NOT IN (SELECT player_id FROM ok)`
 
 // batchArgs holds the column arrays of batchSQL. The writer reuses them from
