@@ -45,8 +45,9 @@ type reply struct {
 
 // answer is a decided reply waiting for the commit it depends on.
 type answer struct {
-	req *request
-	rep reply
+	req   *request
+	rep   reply
+	wrote bool // the decision put an event (or the wallet's creation) in the batch's write
 }
 
 // batch is one write of the wallet: the events to commit and the replies to
@@ -300,6 +301,7 @@ func (a *walletActor) drain(ctx actor.Context) {
 				continue
 			}
 		}
+		events, created := len(a.next.write.Events), a.next.write.Create != nil
 		rep, need := a.decide(req)
 		if need != nil {
 			a.lookup(ctx, need.IDs)
@@ -307,7 +309,8 @@ func (a *walletActor) drain(ctx actor.Context) {
 		}
 		a.queue[0] = nil
 		a.queue = a.queue[1:]
-		a.next.answers = append(a.next.answers, answer{req: req, rep: rep})
+		wrote := len(a.next.write.Events) > events || (!created && a.next.write.Create != nil)
+		a.next.answers = append(a.next.answers, answer{req: req, rep: rep, wrote: wrote})
 		if a.e.grains != nil && refusesOnAbsence(rep.err) {
 			a.next.verify = true
 		}
@@ -478,7 +481,15 @@ func (a *walletActor) onFlushed(ctx actor.Context, err error) {
 	for _, pb := range pending {
 		for _, an := range pb.answers {
 			if retry && an.req.tries < 3 {
-				an.req.tries++
+				// A try is a failed write that held the request's own
+				// event. The others (duplicates and refusals decided on
+				// top of the failed write, the next batch's events) were
+				// not what failed: recounting them ran out the tries of
+				// old retries that merely shared a batch with other old
+				// retries, one failed write after another.
+				if pb == b && an.wrote {
+					an.req.tries++
+				}
 				requeue = append(requeue, an.req)
 				continue
 			}
