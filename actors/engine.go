@@ -120,7 +120,8 @@ type Engine struct {
 	closed   atomic.Bool
 	active   atomic.Int64
 
-	grains *grainHost // nil for the local engine
+	grains   *grainHost // nil for the local engine
+	dispatch *workers   // runs the local engine's mailboxes; nil for grains
 }
 
 // grainHost is what wallet actors need when the cluster, not the Engine,
@@ -150,7 +151,8 @@ func NewEngine(store Store, cfg Config) *Engine {
 	system := actor.NewActorSystemWithConfig(actor.Configure(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger.With("lib", "protoactor") }),
 	))
-	e := &Engine{cfg: cfg, store: store, system: system, log: logger, seed: maphash.MakeSeed()}
+	e := &Engine{cfg: cfg, store: store, system: system, log: logger, seed: maphash.MakeSeed(),
+		dispatch: newWorkers(300)} // 300: Proto.Actor's default throughput
 	for i := range e.shards {
 		e.shards[i].wallets = make(map[string]*entry)
 	}
@@ -198,7 +200,7 @@ func (e *Engine) acquire(playerID string) *actor.PID {
 	en, ok := sh.wallets[playerID]
 	if !ok {
 		a := &walletActor{e: e, id: playerID}
-		pid := e.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
+		pid := e.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch)))
 		en = &entry{pid: pid}
 		sh.wallets[playerID] = en
 	}
@@ -355,4 +357,7 @@ func (e *Engine) stopAll() {
 		_ = f.Wait()
 	}
 	e.system.Shutdown()
+	if e.dispatch != nil {
+		e.dispatch.close()
+	}
 }
