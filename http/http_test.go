@@ -1059,3 +1059,34 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		}
 	}
 }
+
+// The money reply is written without reflection; it must be what
+// encoding/json writes, or fall back to it.
+func TestTxResultJSONMatchesEncodingJSON(t *testing.T) {
+	for _, tc := range []txResultJSON{
+		{TxID: "b-1", PlayerID: "p1", Kind: "bet", Amount: "10.00", Balance: "90.00", Version: 7},
+		{TxID: "t:x@y.z", PlayerID: "pp.i1:p-9", Kind: "win", Amount: "0", Balance: "0.001", Version: 1 << 62, Duplicate: true},
+		{TxID: `quote"d`, PlayerID: "p", Kind: "bet", Amount: "1", Balance: "1"},
+		{TxID: `back\slash`, PlayerID: "p", Kind: "bet", Amount: "1", Balance: "1"},
+		{TxID: "<script>&", PlayerID: "p", Kind: "bet", Amount: "1", Balance: "1"},
+		{TxID: "tab\there", PlayerID: "p", Kind: "bet", Amount: "1", Balance: "1"},
+		{TxID: "ünïcode", PlayerID: "p", Kind: "bet", Amount: "1", Balance: "1"},
+		{TxID: "bad\xffutf8", PlayerID: "p", Kind: "bet", Amount: "1", Balance: "1"},
+		{},
+	} {
+		want, err := json.Marshal(tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := tc.appendJSON(nil)
+		if !ok {
+			if plainJSON(tc.TxID) && plainJSON(tc.PlayerID) {
+				t.Errorf("%+v: fell back for plain strings", tc)
+			}
+			continue
+		}
+		if string(got) != string(want) {
+			t.Errorf("%+v:\n got  %s\n want %s", tc, got, want)
+		}
+	}
+}

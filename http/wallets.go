@@ -42,6 +42,44 @@ type txResultJSON struct {
 	Duplicate bool        `json:"duplicate"`
 }
 
+// appendJSON appends t as encoding/json would marshal it, without
+// reflection: it is the reply to every money call. ok is false when a string
+// holds a byte encoding/json would escape; the caller then marshals.
+func (t *txResultJSON) appendJSON(b []byte) (_ []byte, ok bool) {
+	for _, s := range [...]string{t.TxID, t.PlayerID, string(t.Kind), t.Amount, t.Balance} {
+		if !plainJSON(s) {
+			return b, false
+		}
+	}
+	b = append(b, `{"tx_id":"`...)
+	b = append(b, t.TxID...)
+	b = append(b, `","player_id":"`...)
+	b = append(b, t.PlayerID...)
+	b = append(b, `","kind":"`...)
+	b = append(b, t.Kind...)
+	b = append(b, `","amount":"`...)
+	b = append(b, t.Amount...)
+	b = append(b, `","balance":"`...)
+	b = append(b, t.Balance...)
+	b = append(b, `","version":`...)
+	b = strconv.AppendUint(b, t.Version, 10)
+	b = append(b, `,"duplicate":`...)
+	b = strconv.AppendBool(b, t.Duplicate)
+	return append(b, '}'), true
+}
+
+// plainJSON reports whether s goes into a JSON string as it is: printable
+// ASCII that encoding/json does not escape (it escapes <, > and &).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
 // txJSON is one transaction of the history.
 type txJSON struct {
 	Seq          uint64      `json:"seq"`
@@ -256,10 +294,15 @@ func (s *Server) handleMoney(w http.ResponseWriter, r *http.Request, build func(
 	if kind == "" {
 		kind = cmd.Kind
 	}
-	writeJSON(w, http.StatusOK, txResultJSON{
+	out := txResultJSON{
 		TxID: txID, PlayerID: id, Kind: kind, Amount: res.Amount.String(), Balance: res.Balance.String(),
 		Version: res.Version, Duplicate: res.Duplicate,
-	})
+	}
+	if b, ok := out.appendJSON(make([]byte, 0, 256)); ok {
+		writeJSONBytes(w, http.StatusOK, b)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // GET /v1/wallets/:player_id/transactions?limit=N&before=SEQ
