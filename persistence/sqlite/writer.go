@@ -227,10 +227,14 @@ func (s *Store) commit(batch []*request) {
 				events += len(r.w.Events)
 			}
 		}
-		r.answer(r.err)
 	}
+	// The hook runs before the replies, so whoever holds a reply also finds
+	// its batch counted.
 	if writes > 0 && s.opts.OnCommit != nil {
 		s.opts.OnCommit(writes, events, took, batchErr)
+	}
+	for _, r := range batch {
+		r.answer(r.err)
 	}
 }
 
