@@ -435,6 +435,23 @@ func (r *Reader) Next() (Record, error) {
 	return r.next()
 }
 
+// Drain reads the rest of the backup, checking it to its end, and returns
+// what is wrong with it (an ErrCorrupt), or nil. A restore that failed on a
+// record calls it: a damaged file can decode into rows the database refuses
+// before the damage itself shows (the gzip checksum is checked at the end),
+// and the damage is what the operator needs to hear about.
+func (r *Reader) Drain() error {
+	for {
+		rec, err := r.Next()
+		if err != nil {
+			return err
+		}
+		if rec.Kind == KindEnd {
+			return nil
+		}
+	}
+}
+
 func (r *Reader) next() (Record, error) {
 	if r.err != nil {
 		return Record{}, r.err

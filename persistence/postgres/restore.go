@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -84,6 +85,9 @@ func (s *Store) restore(ctx context.Context, r *backup.Reader) (backup.Counts, e
 			return backup.Counts{}, fmt.Errorf("nothing was written: %w", src.err)
 		}
 		if err != nil {
+			if derr := r.Drain(); errors.Is(derr, backup.ErrCorrupt) {
+				return backup.Counts{}, fmt.Errorf("nothing was written: %w (the copy into %s failed first: %v)", derr, t.table, err)
+			}
 			return backup.Counts{}, fmt.Errorf("nothing was written: copy into %s: %w", t.table, err)
 		}
 		*t.n = uint64(n)

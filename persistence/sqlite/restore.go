@@ -72,6 +72,9 @@ func (s *Store) Restore(ctx context.Context, r *backup.Reader) (backup.Counts, e
 			break
 		}
 		if err := rs.restore(ctx, rec); err != nil {
+			if derr := r.Drain(); errors.Is(derr, backup.ErrCorrupt) {
+				return backup.Counts{}, fmt.Errorf("sqlite: restore: nothing was written: %w (a record failed first: %v)", derr, err)
+			}
 			return backup.Counts{}, fmt.Errorf("sqlite: restore: nothing was written: %w", err)
 		}
 	}

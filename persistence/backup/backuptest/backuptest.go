@@ -200,9 +200,10 @@ func CheckWants(t testing.TB, c Contents, want map[string]Want) {
 }
 
 // Corruptions returns damaged copies of a sound backup file: cut short,
-// one bit flipped in the middle of the compressed stream, and a trailer
-// whose event count is off by one (recompressed, so only the count is
-// wrong). A restore must refuse each and write nothing.
+// one bit flipped in the middle of the compressed stream, a trailer whose
+// event count is off by one (recompressed, so only the count is wrong), and
+// an event that reuses its wallet's previous tx_id. A restore must refuse
+// each as ErrCorrupt and write nothing.
 func Corruptions(t testing.TB, file []byte) map[string][]byte {
 	t.Helper()
 	gz, err := gzip.NewReader(bytes.NewReader(file))
@@ -234,5 +235,45 @@ func Corruptions(t testing.TB, file []byte) map[string][]byte {
 		"truncated":           bytes.Clone(file[:len(file)*2/3]),
 		"flipped byte":        flipped,
 		"wrong trailer count": wrong.Bytes(),
+		"reused tx_id":        reusedTxID(t, lines),
 	}
+}
+
+// reusedTxID is the backup with one event's tx_id changed to its wallet's
+// previous event's: a record that reads as well-formed and that a store
+// refuses (the wallet's tx_ids are unique) before the reader, at the end,
+// finds the checksum wrong. The restore must still say the file is damaged.
+func reusedTxID(t testing.TB, lines []string) []byte {
+	t.Helper()
+	var prev map[string]any
+	for i, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["type"] != "event" {
+			continue
+		}
+		if prev != nil && prev["player_id"] == m["player_id"] {
+			m["tx_id"] = prev["tx_id"]
+			b, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := slices.Clone(lines)
+			out[i] = string(b)
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			if _, err := io.WriteString(zw, strings.Join(out, "\n")+"\n"); err != nil {
+				t.Fatal(err)
+			}
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return buf.Bytes()
+		}
+		prev = m
+	}
+	t.Fatal("the backup has no wallet with two events")
+	return nil
 }
