@@ -266,15 +266,21 @@ func validate(w actors.Write) error {
 	// fail the whole batch on them, so they are refused here, alone, as the
 	// journal would refuse them one by one.
 	var (
-		txs, bets = make(map[string]bool, len(w.Events)), make(map[string]bool)
+		txs, bets map[string]bool // only for more than one event: most writes hold one
 		dups      []string
 	)
+	if len(w.Events) > 1 {
+		txs, bets = make(map[string]bool, len(w.Events)), make(map[string]bool)
+	}
 	for _, ev := range w.Events {
 		if !ev.Kind.Valid() || ev.TxID == "" {
 			return fmt.Errorf("postgres: write of %s: event %d has kind %q and tx_id %q", w.PlayerID, ev.Seq, ev.Kind, ev.TxID)
 		}
 		if ev.Amount.Sign() < 0 || ev.BalanceAfter.Sign() < 0 {
 			return fmt.Errorf("postgres: write of %s: event %d has a negative amount or balance", w.PlayerID, ev.Seq)
+		}
+		if txs == nil {
+			continue
 		}
 		if txs[ev.TxID] {
 			dups = append(dups, ev.TxID)
