@@ -117,6 +117,7 @@ type walletActor struct {
 	inflight  *batch
 	next      *batch
 	sinceSnap int
+	snapOpen  int      // open bets in the last snapshot
 	recall    []string // keys the store refused as already journaled (bounded, oldest dropped)
 	stopping  bool     // grain: Stopping answered everything held; nothing more is taken
 
@@ -383,8 +384,15 @@ func (a *walletActor) flush(ctx actor.Context) {
 		return
 	}
 	a.sinceSnap += len(b.write.Events)
-	if a.sinceSnap >= a.e.cfg.SnapshotEvery {
+	// A snapshot holds the wallet's open bets, so its cost grows with them:
+	// a wallet with thousands of open bets (a busy table's house wallet)
+	// snapshotted every SnapshotEvery events spent most of its commits on
+	// megabytes of snapshots. Waiting for twice as many events as the last
+	// snapshot had open bets keeps the cost per event bounded; activation
+	// still replays no more events than a snapshot holds bets, times two.
+	if a.sinceSnap >= max(a.e.cfg.SnapshotEvery, 2*a.snapOpen) {
 		sn := a.st.Snapshot()
+		a.snapOpen = len(sn.OpenBets)
 		b.write.Snapshot = &sn
 		a.sinceSnap = 0
 		a.e.cfg.Observer.Snapshotted()

@@ -392,3 +392,62 @@ func TestConcurrentOldRetriesAfterReactivation(t *testing.T) {
 		t.Fatalf("retries changed the wallet: %+v", v)
 	}
 }
+
+// snapCounter counts the snapshots the engine writes.
+type snapCounter struct {
+	nopObserver
+	n atomic.Int64
+}
+
+func (c *snapCounter) Snapshotted() { c.n.Add(1) }
+
+// A wallet's snapshots come every SnapshotEvery events, or, when it holds
+// many open bets, every twice as many events as its last snapshot had open
+// bets; either way a reactivation rebuilds the same wallet.
+func TestSnapshotSpacingFollowsOpenBets(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		settle    bool // every bet is won at once, so no bet stays open
+		snapshots int64
+	}{
+		// 300 bets and 300 wins, a snapshot every 10 events.
+		{"settled bets", true, 60},
+		// 300 open bets: snapshots at 10, 30, 90 and 270 events.
+		{"open bets", false, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newMemStore()
+			var obs snapCounter
+			e := NewEngine(st, Config{SnapshotEvery: 10, Observer: &obs})
+			mustOpen(t, e, "p1")
+			mustApply(t, e, "p1", deposit("d", "1000.00"))
+			obs.n.Store(0)
+			for i := range 300 {
+				id := fmt.Sprintf("b%d", i)
+				mustApply(t, e, "p1", bet(id, "r"+id, "1.00"))
+				if tc.settle {
+					mustApply(t, e, "p1", wallet.Command{Kind: wallet.KindWin, TxID: "w" + id, Ref: id, RoundID: "r" + id, Amount: "0.50"})
+				}
+			}
+			if got := obs.n.Load(); got != tc.snapshots {
+				t.Errorf("%d snapshots, want %d", got, tc.snapshots)
+			}
+			before, err := e.Get(context.Background(), "p1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			again := newEngine(t, st, Config{SnapshotEvery: 10})
+			after, err := again.Get(context.Background(), "p1")
+			if err != nil || after.Version != before.Version || after.Balance.Cmp(before.Balance) != 0 {
+				t.Fatalf("reactivated %+v %v, want %+v", after, err, before)
+			}
+			// An open bet from before the last snapshot still settles.
+			if !tc.settle {
+				mustApply(t, again, "p1", wallet.Command{Kind: wallet.KindWin, TxID: "w0", Ref: "b0", RoundID: "rb0", Amount: "2.00"})
+			}
+		})
+	}
+}
