@@ -347,15 +347,9 @@ func (rf refusal) err(w *actors.Write) error {
 	return fenced("another writer moved the wallet on meanwhile")
 }
 
-// fastSQL commits a batch in one statement when none of its keys is in the
-// journal yet, which is nearly always. It has batchSQL's parameters and
-// fence: a wallet is written only if its row is at the version its write
-// expects (re-checked on the newest row version when a concurrent
-// transaction moved it) and its first event follows the stored balance. It
-// does not look for the batch's keys in the journal: a key already there
-// fails the whole statement on a unique index, writing nothing, and the
-// writer falls back to batchSQL. It returns the wallets it refused.
-const fastSQL = `WITH w AS (
+// batchInputs opens both batch statements: the writes ($1-$7) as w, their
+// events ($8-$20) as e.
+const batchInputs = `WITH w AS (
 	SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bool[], $6::text[], $7::timestamptz[])
 		AS w(id, expected, version, balance, is_create, currency, created_at)
 ),
@@ -366,7 +360,36 @@ e AS (
 		$15::text[], $16::text[], $17::text[], $18::text[], $19::bool[], $20::timestamptz[])
 		AS e(id, seq, tx, kind, amount, bal, round, game, ref, bet_key, settles, tomb, at)
 ),
-f AS (
+`
+
+// batchOutputs closes both batch statements, after their fencing statements
+// (created, updated): the events and snapshots ($21-$23) of the wallets that
+// passed the fence are written.
+const batchOutputs = `ok AS (SELECT player_id FROM created UNION ALL SELECT player_id FROM updated),
+journaled AS (
+	INSERT INTO journal (player_id, seq, tx_id, kind, amount, balance_after, round_id, game_id, ref_tx_id, bet_key, settles, tombstone, created_at)
+	SELECT id, seq, tx, kind, amount, bal, round, game, ref, bet_key, settles, tomb, at FROM e
+	WHERE e.id IN (SELECT player_id FROM ok)
+),
+snapped AS (
+	INSERT INTO snapshots AS s (player_id, version, data, updated_at)
+	SELECT n.id, n.version, n.data::jsonb, now()
+	FROM unnest($21::text[], $22::bigint[], $23::text[]) AS n(id, version, data)
+	WHERE n.id IN (SELECT player_id FROM ok)
+	ON CONFLICT (player_id) DO UPDATE SET version = excluded.version, data = excluded.data, updated_at = excluded.updated_at
+		WHERE s.version < excluded.version
+)
+`
+
+// fastSQL commits a batch in one statement when none of its keys is in the
+// journal yet, which is nearly always. It has batchSQL's parameters and
+// fence: a wallet is written only if its row is at the version its write
+// expects (re-checked on the newest row version when a concurrent
+// transaction moved it) and its first event follows the stored balance. It
+// does not look for the batch's keys in the journal: a key already there
+// fails the whole statement on a unique index, writing nothing, and the
+// writer falls back to batchSQL. It returns the wallets it refused.
+const fastSQL = batchInputs + `f AS (
 	SELECT w.*, e.kind, e.amount, e.bal FROM w LEFT JOIN e ON e.id = w.id AND e.seq = w.expected + 1
 ),
 created AS (
@@ -383,21 +406,7 @@ updated AS (
 		AND (f.kind IS NULL OR t.balance + journal_delta(f.kind, f.amount) = f.bal)
 	RETURNING t.player_id
 ),
-ok AS (SELECT player_id FROM created UNION ALL SELECT player_id FROM updated),
-journaled AS (
-	INSERT INTO journal (player_id, seq, tx_id, kind, amount, balance_after, round_id, game_id, ref_tx_id, bet_key, settles, tombstone, created_at)
-	SELECT id, seq, tx, kind, amount, bal, round, game, ref, bet_key, settles, tomb, at FROM e
-	WHERE e.id IN (SELECT player_id FROM ok)
-),
-snapped AS (
-	INSERT INTO snapshots AS s (player_id, version, data, updated_at)
-	SELECT n.id, n.version, n.data::jsonb, now()
-	FROM unnest($21::text[], $22::bigint[], $23::text[]) AS n(id, version, data)
-	WHERE n.id IN (SELECT player_id FROM ok)
-	ON CONFLICT (player_id) DO UPDATE SET version = excluded.version, data = excluded.data, updated_at = excluded.updated_at
-		WHERE s.version < excluded.version
-)
-SELECT w.id FROM w WHERE w.id NOT IN (SELECT player_id FROM ok)`
+` + batchOutputs + `SELECT w.id FROM w WHERE w.id NOT IN (SELECT player_id FROM ok)`
 
 // batchSQL commits a whole batch in one statement. $1-$7 are the writes,
 // $8-$20 their events, $21-$23 their snapshots. All sub-statements see one
@@ -407,18 +416,7 @@ SELECT w.id FROM w WHERE w.id NOT IN (SELECT player_id FROM ok)`
 // its row, and as every journal writer moves the version in the same
 // transaction, no key can be inserted behind the collision check of a wallet
 // that passes. The result lists the refused writes only.
-const batchSQL = `WITH w AS (
-	SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bool[], $6::text[], $7::timestamptz[])
-		AS w(id, expected, version, balance, is_create, currency, created_at)
-),
-e AS (
-	SELECT id, seq, tx, kind, amount::numeric AS amount, bal::numeric AS bal, round, game, ref, bet_key,
-		settles::text[] AS settles, tomb, at
-	FROM unnest($8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-		$15::text[], $16::text[], $17::text[], $18::text[], $19::bool[], $20::timestamptz[])
-		AS e(id, seq, tx, kind, amount, bal, round, game, ref, bet_key, settles, tomb, at)
-),
-hit AS (
+const batchSQL = batchInputs + `hit AS (
 	SELECT e.id, e.tx AS key FROM e JOIN journal j ON j.player_id = e.id AND j.tx_id = e.tx
 	UNION ALL
 	SELECT e.id, e.bet_key FROM e JOIN journal j ON j.player_id = e.id AND j.bet_key = e.bet_key
@@ -447,21 +445,7 @@ updated AS (
 		AND w.id NOT IN (SELECT id FROM blocked)
 	RETURNING t.player_id
 ),
-ok AS (SELECT player_id FROM created UNION ALL SELECT player_id FROM updated),
-journaled AS (
-	INSERT INTO journal (player_id, seq, tx_id, kind, amount, balance_after, round_id, game_id, ref_tx_id, bet_key, settles, tombstone, created_at)
-	SELECT id, seq, tx, kind, amount, bal, round, game, ref, bet_key, settles, tomb, at FROM e
-	WHERE e.id IN (SELECT player_id FROM ok)
-),
-snapped AS (
-	INSERT INTO snapshots AS s (player_id, version, data, updated_at)
-	SELECT n.id, n.version, n.data::jsonb, now()
-	FROM unnest($21::text[], $22::bigint[], $23::text[]) AS n(id, version, data)
-	WHERE n.id IN (SELECT player_id FROM ok)
-	ON CONFLICT (player_id) DO UPDATE SET version = excluded.version, data = excluded.data, updated_at = excluded.updated_at
-		WHERE s.version < excluded.version
-)
-SELECT w.id, t.version, t.balance::text,
+` + batchOutputs + `SELECT w.id, t.version, t.balance::text,
 	EXISTS (SELECT 1 FROM hit h WHERE h.id = w.id AND h.key IS NULL),
 	ARRAY(SELECT DISTINCT h.key FROM hit h WHERE h.id = w.id AND h.key IS NOT NULL ORDER BY 1),
 	w.id IN (SELECT id FROM bad)
