@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/walletd/walletd/actors"
+	"github.com/walletd/walletd/persistence/internal/pending"
 	"github.com/walletd/walletd/wallet"
 )
 
@@ -94,7 +95,7 @@ func testBatchIsolatesFailures(t *testing.T, collide bool) {
 
 	var batch []*request
 	add := func(w actors.Write) {
-		batch = append(batch, &request{ctx: ctx, w: w, done: make(chan error, 1)})
+		batch = append(batch, &request{Reply: pending.Waiting(ctx), w: w})
 	}
 	for _, id := range []string{"good1", "good2", "badbalance"} {
 		accts[id].deposit(t, "next", "1.00")
@@ -137,7 +138,7 @@ func testBatchIsolatesFailures(t *testing.T, collide bool) {
 		"badbalance": "error",
 	}
 	for _, r := range batch {
-		err := <-r.done
+		err := <-r.Done()
 		var ke *actors.KeyExistsError
 		got := "error"
 		switch {

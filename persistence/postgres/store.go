@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walletd/walletd/actors"
+	"github.com/walletd/walletd/persistence/internal/pending"
 	"github.com/walletd/walletd/wallet"
 )
 
@@ -181,12 +182,12 @@ func (s *Store) Append(ctx context.Context, w actors.Write) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("postgres: append to %s: not written: %w", w.PlayerID, err)
 	}
-	req := &request{ctx: ctx, w: w, done: make(chan error, 1)}
+	req := &request{Reply: pending.Waiting(ctx), w: w}
 	if err := s.enqueue(ctx, req); err != nil {
 		return err
 	}
 	select {
-	case err := <-req.done:
+	case err := <-req.Done():
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("postgres: append to %s: stopped waiting, the write may still commit: %w", w.PlayerID, ctx.Err())
@@ -199,7 +200,7 @@ func (s *Store) AppendAsync(w actors.Write, deadline time.Time, done func(error)
 		done(err)
 		return true
 	}
-	req := &request{deadline: deadline, w: w, callback: done}
+	req := &request{Reply: pending.Callback(deadline, done), w: w}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {

@@ -13,36 +13,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/walletd/walletd/actors"
+	"github.com/walletd/walletd/persistence/internal/pending"
 	"github.com/walletd/walletd/wallet"
 )
 
-// request is one Append waiting for its batch.
+// request is one write waiting for its batch.
 type request struct {
-	ctx      context.Context // Append's; nil for AppendAsync
-	deadline time.Time       // AppendAsync's
-	w        actors.Write
-	done     chan error  // Append: buffered, the writer never waits for the caller
-	callback func(error) // AppendAsync
-}
-
-// gone reports why the request should no longer be written, if it should not.
-func (r *request) gone(now time.Time) error {
-	if r.ctx != nil {
-		return r.ctx.Err()
-	}
-	if now.After(r.deadline) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-// answer hands the request its outcome.
-func (r *request) answer(err error) {
-	if r.callback != nil {
-		r.callback(err)
-		return
-	}
-	r.done <- err
+	pending.Reply
+	w actors.Write
 }
 
 // writer owns a queue, the batch being built and one connection. It drains
@@ -103,10 +81,10 @@ func (wr *writer) collect(open bool) (batch []*request, stillOpen bool) {
 	wr.carry = nil
 	now := time.Now()
 	add := func(r *request) {
-		if err := r.gone(now); err != nil {
+		if err := r.Gone(now); err != nil {
 			// Its caller has given up; not writing it leaves less to
 			// reconcile on reload.
-			r.answer(fmt.Errorf("postgres: append to %s: not written: %w", r.w.PlayerID, err))
+			r.Send(fmt.Errorf("postgres: append to %s: not written: %w", r.w.PlayerID, err))
 			return
 		}
 		if wr.seen[r.w.PlayerID] || len(batch) >= wr.opts.MaxBatch {
@@ -161,9 +139,9 @@ func (wr *writer) commit(batch []*request) {
 	}
 	for _, r := range batch {
 		if err != nil {
-			r.answer(err)
+			r.Send(err)
 		} else {
-			r.answer(refused[r.w.PlayerID]) // nil: committed
+			r.Send(refused[r.w.PlayerID]) // nil: committed
 		}
 	}
 }

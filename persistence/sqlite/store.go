@@ -26,6 +26,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/walletd/walletd/actors"
+	"github.com/walletd/walletd/persistence/internal/pending"
 )
 
 // DBFile is the name of the database file inside the store's folder.
@@ -293,7 +294,7 @@ func (s *Store) release() error {
 // writer, so it reports a full queue or a failing commit, not just an open
 // file.
 func (s *Store) Ready(ctx context.Context) error {
-	r := &request{ctx: ctx, probe: true, done: make(chan error, 1)}
+	r := &request{Reply: pending.Waiting(ctx), probe: true}
 	if err := s.enqueue(ctx, r); err != nil {
 		if errors.Is(err, ErrClosed) {
 			return err
@@ -301,7 +302,7 @@ func (s *Store) Ready(ctx context.Context) error {
 		return fmt.Errorf("sqlite: not ready: %w", err)
 	}
 	select {
-	case err := <-r.done:
+	case err := <-r.Done():
 		if err != nil {
 			return fmt.Errorf("sqlite: not ready: %w", err)
 		}

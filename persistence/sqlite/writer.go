@@ -15,39 +15,17 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/walletd/walletd/actors"
+	"github.com/walletd/walletd/persistence/internal/pending"
 	"github.com/walletd/walletd/wallet"
 )
 
-// request is one Append (or a Ready probe) waiting for the writer.
+// request is one write (or a Ready probe) waiting for the writer.
 type request struct {
-	ctx      context.Context // Append's and Ready's; nil for AppendAsync
-	deadline time.Time       // AppendAsync's
-	w        actors.Write
-	rows     encoded     // w's column values, encoded by the caller to spare the writer
-	probe    bool        // Ready: rides a batch, writes nothing, answers the batch's fate
-	err      error       // set by the writer before it answers
-	done     chan error  // buffered (1): the writer never blocks on a caller that gave up
-	callback func(error) // AppendAsync
-}
-
-// gone reports why the request should no longer be written, if it should not.
-func (r *request) gone(now time.Time) error {
-	if r.ctx != nil {
-		return r.ctx.Err()
-	}
-	if now.After(r.deadline) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-// answer hands the request its outcome.
-func (r *request) answer(err error) {
-	if r.callback != nil {
-		r.callback(err)
-		return
-	}
-	r.done <- err
+	pending.Reply
+	w     actors.Write
+	rows  encoded // w's column values, encoded by the caller to spare the writer
+	probe bool    // Ready: rides a batch, writes nothing, answers the batch's fate
+	err   error   // set by the writer before it answers
 }
 
 // AppendAsync implements actors.AsyncAppender.
@@ -61,7 +39,7 @@ func (s *Store) AppendAsync(w actors.Write, deadline time.Time, done func(error)
 		done(err)
 		return true
 	}
-	r := &request{deadline: deadline, w: w, rows: rows, callback: done}
+	r := &request{Reply: pending.Callback(deadline, done), w: w, rows: rows}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -90,7 +68,7 @@ func (s *Store) Append(ctx context.Context, w actors.Write) error {
 	if err != nil {
 		return err
 	}
-	r := &request{ctx: ctx, w: w, rows: rows, done: make(chan error, 1)}
+	r := &request{Reply: pending.Waiting(ctx), w: w, rows: rows}
 	if err := s.enqueue(ctx, r); err != nil {
 		if errors.Is(err, ErrClosed) {
 			return err
@@ -98,11 +76,11 @@ func (s *Store) Append(ctx context.Context, w actors.Write) error {
 		return fmt.Errorf("sqlite: append to %s: %w", w.PlayerID, err)
 	}
 	select {
-	case err := <-r.done:
+	case err := <-r.Done():
 		return err
 	case <-ctx.Done():
 		select {
-		case err := <-r.done: // answered meanwhile: the real outcome beats a timeout
+		case err := <-r.Done(): // answered meanwhile: the real outcome beats a timeout
 			return err
 		default:
 		}
@@ -234,7 +212,7 @@ func (s *Store) commit(batch []*request) {
 		s.opts.OnCommit(writes, events, took, batchErr)
 	}
 	for _, r := range batch {
-		r.answer(r.err)
+		r.Send(r.err)
 	}
 }
 
@@ -256,7 +234,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*request, start time.Tim
 		if r.probe {
 			continue
 		}
-		if err := r.gone(start); err != nil {
+		if err := r.Gone(start); err != nil {
 			r.err = fmt.Errorf("sqlite: append to %s: not written, the caller gave up: %w", r.w.PlayerID, err)
 			continue
 		}
