@@ -288,7 +288,7 @@ func (s *Store) write(ctx context.Context, r *request, now int64, careful bool) 
 			return nil, nil
 		case errors.Is(err, actors.ErrFenced):
 			// The fence is the write's first statement: nothing of it was written.
-			return fmt.Errorf("sqlite: append to %s at version %d: %w", w.PlayerID, w.Expected, err), nil
+			return fencedErr(w, err), nil
 		}
 		return nil, errCarefully
 	}
@@ -314,7 +314,7 @@ func (s *Store) write(ctx context.Context, r *request, now int64, careful bool) 
 		return nil, fmt.Errorf("sqlite: release savepoint of %s: %w", w.PlayerID, err)
 	}
 	if errors.Is(err, actors.ErrFenced) {
-		return fmt.Errorf("sqlite: append to %s at version %d: %w", w.PlayerID, w.Expected, err), nil
+		return fencedErr(w, err), nil
 	}
 	if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
 		keys, qerr := s.existingKeys(ctx, w)
@@ -326,6 +326,11 @@ func (s *Store) write(ctx context.Context, r *request, now int64, careful bool) 
 		}
 	}
 	return fmt.Errorf("sqlite: append to %s: %w", w.PlayerID, err), nil
+}
+
+// fencedErr is the refusal of a write its fence stopped.
+func fencedErr(w actors.Write, err error) error {
+	return fmt.Errorf("sqlite: append to %s at version %d: %w", w.PlayerID, w.Expected, err)
 }
 
 // encoded is a write as column values. Encoding (decimal text, JSON) runs
