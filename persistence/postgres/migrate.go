@@ -85,6 +85,12 @@ func migrate(ctx context.Context, conn *pgx.Conn) error {
 	if err != nil {
 		return err
 	}
+	return applyMigrations(ctx, conn, ms)
+}
+
+// applyMigrations applies those of ms the database has not applied yet (a
+// test applies a prefix of them to check an upgrade).
+func applyMigrations(ctx context.Context, conn *pgx.Conn, ms []migration) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: begin: %w", err)
