@@ -39,7 +39,12 @@ type writer struct {
 	carry     []*request    // writes held back for the next batch (see collect)
 	seen      map[string]bool
 	args      batchArgs
+	params    paramBuf
+	formats   []int16 // every parameter binary (see binary.go)
 }
+
+// fastStmt names fastSQL prepared on the writer's connection.
+const fastStmt = "walletd_fast_batch"
 
 func newWriter(cfg *pgx.ConnConfig, opts Options, queueSize int) *writer {
 	return &writer{
@@ -49,6 +54,7 @@ func newWriter(cfg *pgx.ConnConfig, opts Options, queueSize int) *writer {
 		stopped:   make(chan struct{}),
 		seen:      make(map[string]bool),
 		idleCheck: time.Second,
+		formats:   slices.Repeat([]int16{1}, batchParams),
 	}
 }
 
@@ -166,14 +172,7 @@ func (wr *writer) write(ctx context.Context, batch []*request) (map[string]error
 	// fail on a unique index and write nothing; a wallet it refuses is not
 	// written either. Both go through the careful statement below, which
 	// finds out why and writes the rest.
-	var refusedIDs []string
-	rows, err := wr.query(ctx, fastSQL)
-	if err == nil {
-		refusedIDs, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			err = wr.failed(err)
-		}
-	}
+	refusedIDs, err := wr.fast(ctx)
 	if err == nil {
 		if len(refusedIDs) == 0 {
 			return nil, nil
@@ -242,10 +241,43 @@ func (wr *writer) exec(ctx context.Context) ([]refusal, error) {
 	return refusals, nil
 }
 
-// query runs sql with the batch's arguments on the writer's connection,
-// dialing one if needed. Its errors, and those of reading its rows passed
-// through failed, say whether the batch may have committed.
+// fast runs the fast statement with the batch's arguments, sent as
+// pre-encoded binary arrays (see binary.go), and returns the wallets it
+// refused.
+func (wr *writer) fast(ctx context.Context) ([]string, error) {
+	if err := wr.connect(ctx); err != nil {
+		return nil, err
+	}
+	rr := wr.conn.PgConn().ExecPrepared(ctx, fastStmt, wr.args.encode(&wr.params), wr.formats, nil)
+	var refused []string
+	for rr.NextRow() {
+		refused = append(refused, string(rr.Values()[0]))
+	}
+	if _, err := rr.Close(); err != nil {
+		return nil, wr.failed(err)
+	}
+	wr.lastUsed = time.Now()
+	return refused, nil
+}
+
+// query runs sql with the batch's arguments on the writer's connection.
+// Its errors, and those of reading its rows passed through failed, say
+// whether the batch may have committed.
 func (wr *writer) query(ctx context.Context, sql string) (pgx.Rows, error) {
+	if err := wr.connect(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := wr.conn.Query(ctx, sql, wr.args.values()...)
+	if err != nil {
+		return nil, wr.failed(err)
+	}
+	wr.lastUsed = time.Now()
+	return rows, nil
+}
+
+// connect makes sure the writer has a live connection with the fast
+// statement prepared, dialing one if needed.
+func (wr *writer) connect(ctx context.Context) error {
 	// A connection that sat idle may have died with nobody noticing (the
 	// server restarted, a proxy dropped it). A batch sent on it would fail
 	// with an unknown outcome and send every actor of the batch to reload,
@@ -256,19 +288,19 @@ func (wr *writer) query(ctx context.Context, sql string) (pgx.Rows, error) {
 			wr.conn = nil
 		}
 	}
-	if wr.conn == nil {
-		c, err := pgx.ConnectConfig(ctx, wr.cfg)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: batch not committed: connect: %w", err)
-		}
-		wr.conn = c
+	if wr.conn != nil {
+		return nil
 	}
-	rows, err := wr.conn.Query(ctx, sql, wr.args.values()...)
+	c, err := pgx.ConnectConfig(ctx, wr.cfg)
 	if err != nil {
-		return nil, wr.failed(err)
+		return fmt.Errorf("postgres: batch not committed: connect: %w", err)
 	}
-	wr.lastUsed = time.Now()
-	return rows, nil
+	if _, err := c.Prepare(ctx, fastStmt, fastSQL); err != nil {
+		closeConn(c)
+		return fmt.Errorf("postgres: batch not committed: prepare: %w", err)
+	}
+	wr.conn = c
+	return nil
 }
 
 // failed turns an error of the batch statement into one that says whether
