@@ -152,6 +152,15 @@ func TestReportFinish(t *testing.T) {
 			[]string{"hot wallet: walletd ≥ 20× naive throughput", "walletd ≥ 50% of the no-op ceiling", "walletd P99 at 50 users ≤ 10 ms"}, 10},
 		{"errors", func(r *Report) { r.Results[2].OK-- }, false,
 			[]string{"walletd: 100% success", "walletd P99 at 50 users ≤ 10 ms"}, 22.5},
+		{"slow embedded store", func(r *Report) {
+			for _, x := range slices.Clone(r.Results) {
+				if x.System == SystemWalletdPostgres {
+					x.System, x.RPS = SystemWalletdEmbedded, x.RPS/2
+					r.Results = append(r.Results, x)
+				}
+			}
+		}, false, []string{"hot wallet: walletd ≥ 20× naive throughput", "10,000 wallets: walletd ≥ 5× naive throughput",
+			"walletd ≥ 50% of the no-op ceiling", "walletd P99 at 50 users ≤ 10 ms"}, 22.5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := sampleReport()
@@ -169,7 +178,19 @@ func TestReportFinish(t *testing.T) {
 			if !slices.Equal(failing, tc.failing) {
 				t.Errorf("failing %q, want %q (%+v)", failing, tc.failing, r.Acceptance)
 			}
-			if len(r.Ratios) != 8 || r.Ratios[0].Versus != SystemNaive || r.Ratios[0].RPS != tc.ratioHot {
+			production := 0
+			for _, c := range r.Acceptance {
+				if strings.Contains(c.Criterion, "production configuration") {
+					production++
+					if !c.Pass || !strings.Contains(c.Actual, SystemWalletdPostgres) {
+						t.Errorf("%s: %s (pass %v), want walletd-postgres's figure, passing", c.Criterion, c.Actual, c.Pass)
+					}
+				}
+			}
+			if want := map[bool]int{true: 2, false: 0}[tc.name == "slow embedded store"]; production != want {
+				t.Errorf("%d production-configuration lines, want %d", production, want)
+			}
+			if wantRatios := map[bool]int{true: 16, false: 8}[tc.name == "slow embedded store"]; len(r.Ratios) != wantRatios || r.Ratios[0].Versus != SystemNaive || r.Ratios[0].RPS != tc.ratioHot {
 				t.Errorf("ratios %+v", r.Ratios)
 			}
 		})
