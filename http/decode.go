@@ -27,9 +27,6 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 		}
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	// One pass: the decoder reads the object straight into dst; a body that
-	// is not an object fails as an UnmarshalTypeError on the top level
-	// (bodyError), and whatever follows the object is refused below.
 	// Readers are reused: a new one per request was 4 KB of garbage each.
 	br, _ := s.readers.Get().(*bufio.Reader)
 	if br == nil {
@@ -41,6 +38,26 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 		br.Reset(nil) // drop the body
 		s.readers.Put(br)
 	}()
+	// The common small flat body of a known length is read without
+	// encoding/json (flat.go); decodeFlat declines anything else, and then
+	// encoding/json reads the same buffered bytes.
+	if f, ok := dst.(flatRequest); ok && r.ContentLength > 0 && r.ContentLength <= s.cfg.MaxBodyBytes &&
+		r.ContentLength <= int64(br.Size()) {
+		if b, err := br.Peek(int(r.ContentLength)); err == nil {
+			var fields [maxFlatFields]flatField
+			if decodeFlat(b, f.flatFields(fields[:0])) {
+				return nil
+			}
+		}
+	}
+	return s.decodeJSON(br, dst)
+}
+
+// decodeJSON reads br, the whole body, into dst with encoding/json, in one
+// pass: the decoder reads the object straight into dst; a body that is not
+// an object fails as an UnmarshalTypeError on the top level (bodyError), and
+// whatever follows the object is refused.
+func (s *Server) decodeJSON(br *bufio.Reader, dst any) error {
 	dec := json.NewDecoder(br)
 	dec.UseNumber()
 	dec.DisallowUnknownFields()

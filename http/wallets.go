@@ -172,6 +172,47 @@ type fundsRequest struct {
 	Amount amountField `json:"amount"`
 }
 
+func (r *fundsRequest) flatFields(dst []flatField) []flatField {
+	return append(dst, flatField{name: "tx_id", str: &r.TxID}, flatField{name: "amount", amount: &r.Amount})
+}
+
+type betRequest struct {
+	TxID     string      `json:"tx_id"`
+	RoundID  string      `json:"round_id"`
+	GameID   string      `json:"game_id"`
+	Amount   amountField `json:"amount"`
+	Currency string      `json:"currency"`
+}
+
+func (r *betRequest) flatFields(dst []flatField) []flatField {
+	return append(dst, flatField{name: "tx_id", str: &r.TxID}, flatField{name: "round_id", str: &r.RoundID},
+		flatField{name: "game_id", str: &r.GameID}, flatField{name: "amount", amount: &r.Amount},
+		flatField{name: "currency", str: &r.Currency})
+}
+
+type winRequest struct {
+	TxID     string      `json:"tx_id"`
+	Amount   amountField `json:"amount"`
+	RoundID  string      `json:"round_id"`
+	BetTxID  string      `json:"bet_tx_id"`
+	Currency string      `json:"currency"`
+}
+
+func (r *winRequest) flatFields(dst []flatField) []flatField {
+	return append(dst, flatField{name: "tx_id", str: &r.TxID}, flatField{name: "amount", amount: &r.Amount},
+		flatField{name: "round_id", str: &r.RoundID}, flatField{name: "bet_tx_id", str: &r.BetTxID},
+		flatField{name: "currency", str: &r.Currency})
+}
+
+type rollbackRequest struct {
+	TxID    string `json:"tx_id"`
+	RefTxID string `json:"ref_tx_id"`
+}
+
+func (r *rollbackRequest) flatFields(dst []flatField) []flatField {
+	return append(dst, flatField{name: "tx_id", str: &r.TxID}, flatField{name: "ref_tx_id", str: &r.RefTxID})
+}
+
 // POST /v1/wallets/:player_id/deposit {"tx_id","amount"}
 func (s *Server) handleDeposit(w http.ResponseWriter, r *http.Request) {
 	s.handleFunds(w, r, wallet.KindDeposit)
@@ -198,13 +239,7 @@ func (s *Server) handleFunds(w http.ResponseWriter, r *http.Request, kind wallet
 // POST /v1/wallets/:player_id/bet {"tx_id","round_id","game_id","amount"} (+ "currency")
 func (s *Server) handleBet(w http.ResponseWriter, r *http.Request) {
 	s.handleMoney(w, r, func() (wallet.Command, error) {
-		var req struct {
-			TxID     string      `json:"tx_id"`
-			RoundID  string      `json:"round_id"`
-			GameID   string      `json:"game_id"`
-			Amount   amountField `json:"amount"`
-			Currency string      `json:"currency"`
-		}
+		var req betRequest
 		if err := s.decode(w, r, &req); err != nil {
 			return wallet.Command{}, err
 		}
@@ -225,13 +260,7 @@ func (s *Server) handleBet(w http.ResponseWriter, r *http.Request) {
 // POST /v1/wallets/:player_id/win {"tx_id","amount"} (+ "round_id", "bet_tx_id", "currency")
 func (s *Server) handleWin(w http.ResponseWriter, r *http.Request) {
 	s.handleMoney(w, r, func() (wallet.Command, error) {
-		var req struct {
-			TxID     string      `json:"tx_id"`
-			Amount   amountField `json:"amount"`
-			RoundID  string      `json:"round_id"`
-			BetTxID  string      `json:"bet_tx_id"`
-			Currency string      `json:"currency"`
-		}
+		var req winRequest
 		if err := s.decode(w, r, &req); err != nil {
 			return wallet.Command{}, err
 		}
@@ -252,10 +281,7 @@ func (s *Server) handleWin(w http.ResponseWriter, r *http.Request) {
 // POST /v1/wallets/:player_id/rollback {"tx_id","ref_tx_id"}
 func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) {
 	s.handleMoney(w, r, func() (wallet.Command, error) {
-		var req struct {
-			TxID    string `json:"tx_id"`
-			RefTxID string `json:"ref_tx_id"`
-		}
+		var req rollbackRequest
 		if err := s.decode(w, r, &req); err != nil {
 			return wallet.Command{}, err
 		}
