@@ -76,6 +76,8 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	readers sync.Pool // *bufio.Reader for request bodies (decode)
+	// reserved: tx_id prefixes this API refuses (ReserveTxIDPrefixes).
+	reserved []string
 }
 
 // NewServer returns a server answering the routes of wallet-api.md that
@@ -136,6 +138,29 @@ func NewServer(cfg Config, w actors.Wallets) *Server {
 // Handler returns the server's handler: request ids, access logs, metrics
 // and panic recovery around the router. Routes mounted later are served too.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// ReserveTxIDPrefixes makes the money endpoints refuse a tx_id that starts
+// with one of prefixes: they are other writers' key namespaces (provider
+// adapters'), and a generic transaction under one of their keys would be
+// taken for theirs (a duplicate, a conflict, a bet they settle). Call it
+// before serving, like Mount.
+func (s *Server) ReserveTxIDPrefixes(prefixes ...string) {
+	s.reserved = append(s.reserved, prefixes...)
+}
+
+// checkTxID checks the tx_id of a money request: a valid id outside the
+// reserved namespaces.
+func (s *Server) checkTxID(v string) error {
+	if err := checkID("tx_id", v); err != nil {
+		return err
+	}
+	for _, p := range s.reserved {
+		if strings.HasPrefix(v, p) {
+			return badRequest("tx_id must not start with %q: ids starting with %s are provider adapters' keys", p, strings.Join(s.reserved, " or "))
+		}
+	}
+	return nil
+}
 
 // Mount adds a route (an httprouter pattern such as "/providers/pragmatic/bet.html"
 // or "/v1/sessions"). The pattern is the route's label in logs and metrics.

@@ -1090,3 +1090,41 @@ func TestTxResultJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestReservedTxIDs: with provider namespaces reserved, a money request whose
+// tx_id starts with one is refused (400) before it reaches the wallet; ids
+// that merely resemble them pass, and references to provider transactions
+// (a rollback's ref_tx_id, a win's bet_tx_id) are not new keys and pass.
+func TestReservedTxIDs(t *testing.T) {
+	e := newEnv(t)
+	e.srv.ReserveTxIDPrefixes("evo.", "pp.")
+	e.withWallet(t, "p1", "EUR")
+	for _, tc := range []struct {
+		route, body string
+		refused     bool
+	}{
+		{"deposit", `{"tx_id":"pp.main:deposit:1","amount":"1"}`, true},
+		{"withdraw", `{"tx_id":"evo.live:withdraw:1","amount":"1"}`, true},
+		{"bet", `{"tx_id":"pp.main:bet:1","round_id":"r1","game_id":"g1","amount":"1"}`, true},
+		{"win", `{"tx_id":"evo.x:win@ab","amount":"1"}`, true},
+		{"rollback", `{"tx_id":"pp.","ref_tx_id":"b1"}`, true},
+		{"bet", `{"tx_id":"pp","round_id":"r1","game_id":"g1","amount":"1"}`, false},
+		{"bet", `{"tx_id":"ppx.main:bet:1","round_id":"r1","game_id":"g1","amount":"1"}`, false},
+		{"bet", `{"tx_id":"PP.main:bet:1","round_id":"r1","game_id":"g1","amount":"1"}`, false},
+		{"win", `{"tx_id":"w-1","amount":"1","bet_tx_id":"pp.main:bet:1","round_id":"pp.main:round:1"}`, false},
+		{"rollback", `{"tx_id":"rb-1","ref_tx_id":"evo.live:bet:1"}`, false},
+	} {
+		before := len(e.fake.Calls())
+		rec := e.post(t, "/v1/wallets/p1/"+tc.route, tc.body)
+		reached := len(e.fake.Calls()) > before
+		if tc.refused {
+			wantError(t, rec, 400, "BAD_REQUEST", "tx_id", `"`+strings.SplitN(tc.body, `"`, 5)[3][:3])
+			if reached {
+				t.Errorf("%s %s reached the wallet", tc.route, tc.body)
+			}
+		} else if !reached {
+			// (The win may then be refused by the wallet: its bet is unknown.)
+			t.Errorf("%s %s: %d %s, want it to reach the wallet", tc.route, tc.body, rec.Code, rec.Body)
+		}
+	}
+}

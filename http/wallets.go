@@ -229,7 +229,7 @@ func (s *Server) handleFunds(w http.ResponseWriter, r *http.Request, kind wallet
 		if err := s.decode(w, r, &req); err != nil {
 			return wallet.Command{}, err
 		}
-		if err := firstErr(checkID("tx_id", req.TxID), checkAmount(req.Amount)); err != nil {
+		if err := firstErr(s.checkTxID(req.TxID), checkAmount(req.Amount)); err != nil {
 			return wallet.Command{}, err
 		}
 		return wallet.Command{Kind: kind, TxID: req.TxID, Amount: req.Amount.text}, nil
@@ -244,7 +244,7 @@ func (s *Server) handleBet(w http.ResponseWriter, r *http.Request) {
 			return wallet.Command{}, err
 		}
 		if err := firstErr(
-			checkID("tx_id", req.TxID),
+			s.checkTxID(req.TxID),
 			checkID("round_id", req.RoundID),
 			checkID("game_id", req.GameID),
 			checkAmount(req.Amount),
@@ -265,7 +265,7 @@ func (s *Server) handleWin(w http.ResponseWriter, r *http.Request) {
 			return wallet.Command{}, err
 		}
 		if err := firstErr(
-			checkID("tx_id", req.TxID),
+			s.checkTxID(req.TxID),
 			checkAmount(req.Amount),
 			checkOptionalID("round_id", req.RoundID),
 			checkOptionalID("bet_tx_id", req.BetTxID),
@@ -285,7 +285,7 @@ func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) {
 		if err := s.decode(w, r, &req); err != nil {
 			return wallet.Command{}, err
 		}
-		if err := firstErr(checkID("tx_id", req.TxID), checkID("ref_tx_id", req.RefTxID)); err != nil {
+		if err := firstErr(s.checkTxID(req.TxID), checkID("ref_tx_id", req.RefTxID)); err != nil {
 			return wallet.Command{}, err
 		}
 		return wallet.Command{Kind: wallet.KindRollback, TxID: req.TxID, Ref: req.RefTxID}, nil

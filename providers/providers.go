@@ -85,7 +85,14 @@ func Setup(cfg Config, srv *wallethttp.Server, w actors.Wallets, store sessions.
 		return err
 	}
 	deps := provider.Deps{Wallets: w, Sessions: sessions.NewManager(store, cfg.SessionTTL, cfg.Now)}
-	adapters, err := NewRegistry().Build(instances, cfg.Getenv, deps)
+	reg := NewRegistry()
+	// Provider keys and the generic API's tx_ids must never meet (the
+	// contract: adapters namespace their keys so providers never collide
+	// with the generic API). Every kind's namespace is reserved, whether or
+	// not an instance of it is configured yet: one added later must not
+	// find generic transactions under its keys.
+	srv.ReserveTxIDPrefixes(reg.KeyPrefixes()...)
+	adapters, err := reg.Build(instances, cfg.Getenv, deps)
 	if err != nil {
 		return err
 	}

@@ -146,11 +146,21 @@ func TestRegistryKinds(t *testing.T) {
 	}}); err == nil {
 		t.Fatal("a kind registered twice")
 	}
-	// Registries are independent: no global registration.
-	if err := r.Register(providers.Kind{Name: "hub88", New: func(providers.Instance, func(string) string, provider.Deps) (provider.Adapter, error) {
+	noop := func(providers.Instance, func(string) string, provider.Deps) (provider.Adapter, error) {
 		return nil, nil
-	}}); err != nil {
+	}
+	// Every kind has its own key namespace.
+	for _, tag := range []string{"", "pp", "Hub", "h.b", "1hub"} {
+		if err := r.Register(providers.Kind{Name: "hub88", KeyTag: tag, New: noop}); err == nil {
+			t.Fatalf("a kind with the key tag %q was registered", tag)
+		}
+	}
+	// Registries are independent: no global registration.
+	if err := r.Register(providers.Kind{Name: "hub88", KeyTag: "hub", New: noop}); err != nil {
 		t.Fatal(err)
+	}
+	if got := strings.Join(r.KeyPrefixes(), ","); got != "evo.,hub.,pp." {
+		t.Fatalf("key prefixes %s", got)
 	}
 	if len(providers.NewRegistry().Kinds()) != 2 {
 		t.Fatal("a kind leaked into another registry")
@@ -365,3 +375,36 @@ func counter(t *testing.T, reg *prometheus.Registry, instance, method, code stri
 // nopWallets is an actors.Wallets for configuration tests, which never
 // call it.
 type nopWallets struct{ actors.Wallets }
+
+// TestGenericAPICannotWriteProviderKeys: once providers are set up, the
+// generic API refuses tx_ids in any provider kind's namespace (configured
+// instance or not), so it can neither replay a provider's transaction nor
+// plant one an instance would later take for its own; naming a provider's
+// bet from a generic rollback (an operator refunding it) still works.
+func TestGenericAPICannotWriteProviderKeys(t *testing.T) {
+	s := providertest.New(t, providers.Config{PragmaticSecret: "pp-secret"})
+	s.Wallet(t, "alice", "EUR", "10")
+	v := url.Values{"providerId": {"PragmaticPlay"}, "userId": {"alice"}, "gameId": {"g"}, "roundId": {"r1"},
+		"reference": {"b1"}, "amount": {"1"}, "timestamp": {"1"}, "roundDetails": {"x"}}
+	v.Set("hash", pragmatic.Sign(v, "pp-secret"))
+	if _, b := s.Do(t, http.MethodPost, "/providers/pragmatic/bet.html", "", []byte(v.Encode()), false); !strings.Contains(string(b), `"error":0`) {
+		t.Fatalf("pragmatic bet: %s", b)
+	}
+	for _, tc := range []struct{ route, body string }{
+		{"bet", `{"tx_id":"pp.pragmatic:bet:b1","round_id":"r1","game_id":"g","amount":"1"}`},
+		{"deposit", `{"tx_id":"evo.later:credit:1","amount":"5"}`},
+	} {
+		status, b := s.Do(t, http.MethodPost, "/v1/wallets/alice/"+tc.route, "application/json", []byte(tc.body), true)
+		if status != http.StatusBadRequest || !strings.Contains(string(b), "BAD_REQUEST") || !strings.Contains(string(b), "tx_id") {
+			t.Errorf("generic %s %s: %d %s, want 400 BAD_REQUEST about tx_id", tc.route, tc.body, status, b)
+		}
+	}
+	if got := s.Balance(t, "alice"); got != "9.00" {
+		t.Fatalf("balance %s after refused generic writes, want 9.00", got)
+	}
+	status, b := s.Do(t, http.MethodPost, "/v1/wallets/alice/rollback", "application/json",
+		[]byte(`{"tx_id":"ops-refund-1","ref_tx_id":"pp.pragmatic:bet:b1"}`), true)
+	if status != http.StatusOK || s.Balance(t, "alice") != "10.00" {
+		t.Fatalf("generic rollback of the provider's bet: %d %s, balance %s", status, b, s.Balance(t, "alice"))
+	}
+}

@@ -13,6 +13,11 @@ import (
 // Kind is a provider kind the registry can build instances of.
 type Kind struct {
 	Name string
+	// KeyTag starts the wallet keys of the kind's instances
+	// ("<tag>.<instance>:…", see provider.Keys): 1–16 characters of
+	// [a-z0-9], starting with a letter, one per kind. The generic API
+	// refuses tx_ids in these namespaces (see Setup).
+	KeyTag string
 	// New builds the adapter of one instance. Decode in.Options strictly
 	// (DecodeOptions) and resolve *Env fields with getenv (it may be nil).
 	New func(in Instance, getenv func(string) string, deps provider.Deps) (provider.Adapter, error)
@@ -28,8 +33,8 @@ type Registry struct {
 // evolution.
 func NewRegistry() *Registry {
 	r := &Registry{kinds: map[string]Kind{}}
-	r.MustRegister(Kind{Name: pragmatic.Kind, New: newPragmatic})
-	r.MustRegister(Kind{Name: evolution.Kind, New: newEvolution})
+	r.MustRegister(Kind{Name: pragmatic.Kind, KeyTag: pragmatic.KeyTag, New: newPragmatic})
+	r.MustRegister(Kind{Name: evolution.Kind, KeyTag: evolution.KeyTag, New: newEvolution})
 	return r
 }
 
@@ -40,6 +45,14 @@ func (r *Registry) Register(k Kind) error {
 	}
 	if _, dup := r.kinds[k.Name]; dup {
 		return fmt.Errorf("providers: kind %q is registered twice", k.Name)
+	}
+	if !provider.ValidKeyTag(k.KeyTag) {
+		return fmt.Errorf("providers: kind %q: key tag %q must be 1-16 characters of [a-z0-9], starting with a letter", k.Name, k.KeyTag)
+	}
+	for _, other := range r.kinds {
+		if other.KeyTag == k.KeyTag {
+			return fmt.Errorf("providers: kinds %q and %q would share the key namespace %q", other.Name, k.Name, k.KeyTag)
+		}
 	}
 	r.kinds[k.Name] = k
 	return nil
@@ -57,6 +70,17 @@ func (r *Registry) Kinds() []string {
 	var out []string
 	for k := range r.kinds {
 		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// KeyPrefixes lists what the wallet keys of every instance of every kind
+// start with ("evo.", "pp."), sorted.
+func (r *Registry) KeyPrefixes() []string {
+	var out []string
+	for _, k := range r.kinds {
+		out = append(out, k.KeyTag+".")
 	}
 	sort.Strings(out)
 	return out

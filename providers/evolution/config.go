@@ -9,6 +9,10 @@ import (
 // Kind is the registry name of this adapter's provider kind.
 const Kind = "evolution"
 
+// KeyTag starts the wallet keys of every instance of this kind
+// ("evo.<instance>:…", see provider.Keys).
+const KeyTag = "evo"
+
 // Config is one Evolution instance's settings, as the providers file holds
 // them (JSON names in the tags).
 type Config struct {

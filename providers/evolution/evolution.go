@@ -96,7 +96,7 @@ var _ provider.Adapter = (*Adapter)(nil)
 
 // New returns the adapter of instance name; cfg must have been Resolved.
 func New(name string, cfg Config, deps provider.Deps) (*Adapter, error) {
-	keys, err := provider.NewKeys("evo", name)
+	keys, err := provider.NewKeys(KeyTag, name)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,10 @@ import (
 // Kind is the registry name of this adapter's provider kind.
 const Kind = "pragmatic"
 
+// KeyTag starts the wallet keys of every instance of this kind
+// ("pp.<instance>:…", see provider.Keys).
+const KeyTag = "pp"
+
 // BonusWin policies (providers.md): what a bonusWin call does.
 const (
 	// BonusWinInformational: answer success and move no money. Pragmatic

@@ -27,6 +27,9 @@ type Keys struct {
 	prefix string
 }
 
+// ValidKeyTag reports whether tag can start the keys of a provider kind.
+func ValidKeyTag(tag string) bool { return classPattern.MatchString(tag) }
+
 // NewKeys returns the keys of an instance: kind is a short tag of the
 // provider kind ("pp", "evo"), instance the instance's name.
 func NewKeys(kind, instance string) (Keys, error) {
