@@ -39,6 +39,9 @@ func (r *Report) Markdown(name string) string {
 	s := h.Settings
 	p("| Runs | %s loop, %s API, %g s measured after %g s warm-up, mix %s; hot = one wallet, uniform = %d wallets; naive pool %d connections |\n",
 		s.Mode, s.Format, s.DurationS, s.WarmupS, s.Mix, s.Wallets, s.NaiveConns)
+	if s.Repeat > 1 {
+		p("| Repeats | every scenario %d times per system, the systems taking turns; each row is the median run by throughput (all runs' req/s in the last column), discrepancies add up every run's |\n", s.Repeat)
+	}
 	p("| Took | %.0f s |\n\n", r.TookS)
 	for _, sk := range r.Skipped {
 		p("> Skipped %s\n\n", sk)
@@ -65,8 +68,12 @@ func (r *Report) Markdown(name string) string {
 
 	p("## Results\n\n")
 	p("Latency in ms, measured by the client from send to full reply (keep-alive connections). Success: HTTP 200 with a valid reply. CPU in cores (of %d) while measuring: the load generator, the server process, all Postgres processes, and everything else on the machine (kernel work not charged to a process, other programs). *µs/req*: CPU microseconds per request of the server and of Postgres, which barely moves when other programs take cores away.\n\n", h.Cores)
-	p("| system | scenario | users | wallets | req/s | success | P50 | P95 | P99 | P99.9 | max | discrepancies | CPU gen / server / pg / other | µs/req server / pg |\n")
-	p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
+	runsCol, runsSep := "", ""
+	if r.Header.Settings.Repeat > 1 {
+		runsCol, runsSep = " req/s of each run |", " --- |"
+	}
+	p("| system | scenario | users | wallets | req/s | success | P50 | P95 | P99 | P99.9 | max | discrepancies | CPU gen / server / pg / other | µs/req server / pg |%s\n", runsCol)
+	p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |%s\n", runsSep)
 	for _, x := range r.Results {
 		disc := "n/a (stateless)"
 		if x.Checked {
@@ -82,8 +89,16 @@ func (r *Report) Markdown(name string) string {
 				per = fmt.Sprintf("%.0f / %.0f", srv, pg)
 			}
 		}
-		p("| %s | %s | %d | %d | %.0f | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s |\n",
-			x.System, x.Scenario, x.Users, x.Wallets, x.RPS, pct(x), x.LatencyMS.P50, x.LatencyMS.P95, x.LatencyMS.P99, x.LatencyMS.P999, x.LatencyMS.Max, disc, cpu, per)
+		runs := ""
+		if runsCol != "" {
+			var each []string
+			for _, f := range x.Repeats {
+				each = append(each, fmt.Sprintf("%.0f", f.RPS))
+			}
+			runs = " " + strings.Join(each, ", ") + " |"
+		}
+		p("| %s | %s | %d | %d | %.0f | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s |%s\n",
+			x.System, x.Scenario, x.Users, x.Wallets, x.RPS, pct(x), x.LatencyMS.P50, x.LatencyMS.P95, x.LatencyMS.P99, x.LatencyMS.P999, x.LatencyMS.Max, disc, cpu, per, runs)
 	}
 	p("\n")
 	engine := false
@@ -150,11 +165,12 @@ func (r *Report) Markdown(name string) string {
 	return b.String()
 }
 
+// pct is the success of x, the lowest of its runs when repeated.
 func pct(x Result) string {
-	if x.OK == x.Requests {
-		return "100%"
+	if s := x.LowestSuccessPct(); s < 100 {
+		return fmt.Sprintf("%.3f%%", s)
 	}
-	return fmt.Sprintf("%.3f%%", x.SuccessPct())
+	return "100%"
 }
 
 func fileBase(p string) string {

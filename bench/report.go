@@ -55,6 +55,9 @@ type Settings struct {
 	Mode       string  `json:"mode"`
 	Format     string  `json:"format"`
 	NaiveConns int     `json:"naive_pool_conns"`
+	// Repeat: runs of each scenario and system (the results are their
+	// medians); 0 or 1: one.
+	Repeat int `json:"repeat,omitempty"`
 }
 
 // Reference is the prototype's published figures (not measured here).
@@ -272,7 +275,7 @@ func (r *Report) Finish(took time.Duration) {
 	}
 	minSuccess, worstSuccess := 100.0, ""
 	for _, w := range walletds {
-		if s := w.SuccessPct(); s < minSuccess || worstSuccess == "" {
+		if s := w.LowestSuccessPct(); s < minSuccess || worstSuccess == "" {
 			minSuccess, worstSuccess = min(minSuccess, s), fmt.Sprintf("%s, %s, %d users", w.System, w.Scenario, w.Users)
 		}
 	}

@@ -329,3 +329,36 @@ func TestScrapeEngine(t *testing.T) {
 		t.Fatalf("stats of a server without them: %+v", s)
 	}
 }
+
+// TestMedianRun: repeated runs fold into the median one by throughput (the
+// lower middle for an even count), every run's figures kept in order; money
+// problems and failed runs anywhere count, whichever run is shown.
+func TestMedianRun(t *testing.T) {
+	run := func(rps float64, ok, reqs int64, disc int) Result {
+		r := Result{System: SystemWalletdPostgres, RPS: rps, Requests: reqs, OK: ok, Discrepancies: disc, LatencyMS: Latency{P99: rps / 1000}}
+		for range disc {
+			r.DiscrepancyDetails = append(r.DiscrepancyDetails, Discrepancy{Wallet: fmt.Sprint(rps)})
+		}
+		return r
+	}
+	one := run(5, 10, 10, 0)
+	if got := MedianRun([]Result{one}); got.RPS != 5 || got.Repeats != nil {
+		t.Fatalf("one run: %+v", got)
+	}
+	m := MedianRun([]Result{run(10, 100, 100, 0), run(30, 99, 100, 1), run(20, 100, 100, 0)})
+	if m.RPS != 20 || m.LatencyMS.P99 != 0.02 || m.Discrepancies != 1 || len(m.DiscrepancyDetails) != 1 || !m.Failed() {
+		t.Fatalf("median of three: %+v", m)
+	}
+	if len(m.Repeats) != 3 || m.Repeats[0].RPS != 10 || m.Repeats[1].RPS != 30 || m.Repeats[1].Discrepancies != 1 {
+		t.Fatalf("repeats %+v", m.Repeats)
+	}
+	if s := m.LowestSuccessPct(); s != 99 || m.SuccessPct() != 100 {
+		t.Fatalf("lowest success %v (median run's %v), want 99", s, m.SuccessPct())
+	}
+	if m := MedianRun([]Result{run(40, 5, 5, 0), run(10, 5, 5, 0)}); m.RPS != 10 {
+		t.Fatalf("median of two: %v, want the lower", m.RPS)
+	}
+	if m := MedianRun([]Result{run(10, 5, 5, 0), run(20, 5, 5, 0), run(0, 0, 0, 0)}); !m.Failed() || m.RPS != 10 {
+		t.Fatalf("a run that measured nothing must fail the median (%v): %+v", m.Failed(), m)
+	}
+}

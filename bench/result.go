@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -41,6 +42,50 @@ type Result struct {
 	Engine              *EngineStats     `json:"engine,omitempty"` // walletd's group commit, from its /metrics
 	// Timeline: the measured phase in about 20 slices.
 	Timeline []Point `json:"timeline,omitempty"`
+	// Repeats: when the suite ran the scenario several times (-repeat),
+	// every run's headline figures in run order. The figures above are then
+	// those of the median run by throughput, except discrepancies and their
+	// details, which add up every run's.
+	Repeats []RunFigures `json:"repeats,omitempty"`
+}
+
+// RunFigures are one repeated run's headline figures.
+type RunFigures struct {
+	RPS           float64 `json:"rps"`
+	P99MS         float64 `json:"p99_ms"`
+	Requests      int64   `json:"requests"`
+	OK            int64   `json:"ok"`
+	Discrepancies int     `json:"discrepancies"`
+}
+
+// MedianRun folds repeated runs of one scenario into one result: the run
+// with the median throughput (the lower of the two middle ones for an even
+// count), carrying every run's figures in Repeats and the discrepancies of
+// all of them. One run is returned as it is.
+func MedianRun(runs []Result) Result {
+	if len(runs) == 1 {
+		return runs[0]
+	}
+	byRPS := slices.Clone(runs)
+	slices.SortStableFunc(byRPS, func(a, b Result) int { return cmp.Compare(a.RPS, b.RPS) })
+	m := byRPS[(len(byRPS)-1)/2]
+	m.Discrepancies, m.DiscrepancyDetails, m.Repeats = 0, nil, nil
+	for _, x := range runs {
+		m.Repeats = append(m.Repeats, RunFigures{RPS: x.RPS, P99MS: x.LatencyMS.P99, Requests: x.Requests, OK: x.OK, Discrepancies: x.Discrepancies})
+		m.Discrepancies += x.Discrepancies
+		m.DiscrepancyDetails = append(m.DiscrepancyDetails, x.DiscrepancyDetails...)
+	}
+	return m
+}
+
+// LowestSuccessPct is SuccessPct of the worst of the repeated runs (of the
+// one run when not repeated).
+func (r Result) LowestSuccessPct() float64 {
+	low := r.SuccessPct()
+	for _, x := range r.Repeats {
+		low = min(low, Result{Requests: x.Requests, OK: x.OK}.SuccessPct())
+	}
+	return low
 }
 
 // SuccessPct is the share of measured requests that succeeded.
@@ -53,7 +98,13 @@ func (r Result) SuccessPct() float64 {
 
 // Failed reports whether the run must fail the invocation: money went
 // missing or appeared, or it measured nothing.
-func (r Result) Failed() bool { return r.Discrepancies > 0 || r.Requests == 0 }
+func (r Result) Failed() bool {
+	failed := r.Discrepancies > 0 || r.Requests == 0
+	for _, x := range r.Repeats {
+		failed = failed || x.Discrepancies > 0 || x.Requests == 0
+	}
+	return failed
+}
 
 // Latency percentiles in milliseconds.
 type Latency struct {

@@ -11,9 +11,9 @@ import (
 	"github.com/walletd/walletd/internal/pgtest"
 )
 
-// runTinySuite runs the suite with tiny settings on systems and checks the
-// report and its files.
-func runTinySuite(t *testing.T, pg string, systems []string, profile string) *Report {
+// runTinySuite runs the suite with tiny settings on systems, each scenario
+// repeat times, and checks the report and its files.
+func runTinySuite(t *testing.T, pg string, systems []string, profile string, repeat int) *Report {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs walletd; skipped with -short")
@@ -23,7 +23,7 @@ func runTinySuite(t *testing.T, pg string, systems []string, profile string) *Re
 	cfg := SuiteConfig{
 		PGDSN: pg, Systems: systems, Users: []int{4}, Wallets: 20, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond,
 		Profile: profile != "", ProfileSystem: profile, ProfileUsers: 4, ProfilePath: filepath.Join(out, "tiny-cpu.prof"),
-		NaiveConns: 4, Progress: &progress,
+		NaiveConns: 4, Progress: &progress, Repeat: repeat,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -39,6 +39,12 @@ func runTinySuite(t *testing.T, pg string, systems []string, profile string) *Re
 		if r.Requests == 0 || r.OK != r.Requests || r.Discrepancies != 0 || r.Checked == (r.System == SystemCeiling) {
 			t.Errorf("%s", r.Line())
 		}
+		if want := map[bool]int{true: repeat, false: 0}[repeat > 1]; len(r.Repeats) != want {
+			t.Errorf("%s: %d repeats recorded, want %d", r.Line(), len(r.Repeats), want)
+		}
+	}
+	if n := strings.Count(progress.String(), "(run "); n != map[bool]int{true: 2 * len(systems) * repeat, false: 0}[repeat > 1] {
+		t.Errorf("%d repeated runs in the progress, want %d of each of %d runs", n, repeat, 2*len(systems))
 	}
 	if profile != "" {
 		if rep.Profile == nil || len(rep.Profile.Flat) == 0 || len(rep.Profile.Packages) == 0 || rep.Profile.System != profile {
@@ -56,13 +62,17 @@ func runTinySuite(t *testing.T, pg string, systems []string, profile string) *Re
 			t.Errorf("tiny%s: %v", ext, err)
 		}
 	}
+	if md, err := os.ReadFile(filepath.Join(out, "tiny.md")); err != nil || strings.Contains(string(md), "req/s of each run") != (repeat > 1) {
+		t.Errorf("the report's runs column (repeat %d): %v\n%s", repeat, err, md)
+	}
 	return rep
 }
 
 // The suite without Postgres: the ceiling and walletd on its embedded
-// store, profiled through the pprof hook added at build time.
+// store, profiled through the pprof hook added at build time, each scenario
+// run twice (the report shows the median runs).
 func TestSuiteEmbedded(t *testing.T) {
-	rep := runTinySuite(t, "", []string{SystemCeiling, SystemWalletdEmbedded}, SystemWalletdEmbedded)
+	rep := runTinySuite(t, "", []string{SystemCeiling, SystemWalletdEmbedded}, SystemWalletdEmbedded, 2)
 	if len(rep.Ratios) != 2 || rep.Ratios[0].Versus != SystemCeiling {
 		t.Errorf("ratios %+v", rep.Ratios)
 	}
@@ -72,7 +82,7 @@ func TestSuiteEmbedded(t *testing.T) {
 // on Postgres, each in a database of its own that the suite drops.
 func TestSuitePostgres(t *testing.T) {
 	pgtest.DSN(t) // skips loudly (fails under CI=true) without Postgres
-	rep := runTinySuite(t, pgtest.ServerDSN(), []string{SystemNaive, SystemWalletdPostgres}, "")
+	rep := runTinySuite(t, pgtest.ServerDSN(), []string{SystemNaive, SystemWalletdPostgres}, "", 1)
 	if rep.Header.Postgres == "" || len(rep.Ratios) != 2 || rep.Ratios[0].Versus != SystemNaive {
 		t.Errorf("postgres %q, ratios %+v", rep.Header.Postgres, rep.Ratios)
 	}

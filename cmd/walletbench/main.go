@@ -114,8 +114,12 @@ func suite(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 	walletdBin := fs.String("walletd-bin", "", "a prebuilt walletd (default: go build)")
 	formats := fs.String("formats", "", "also play these provider wire formats (pragmatic,evolution) against each walletd, through providers/sim")
 	providerRounds := fs.Int("provider-rounds", 20, "rounds per user of the provider-format runs")
+	repeat := fs.Int("repeat", 1, "runs of every scenario per system, the systems taking turns; the report shows the median run (3: steadier figures, three times as long)")
 	if err := fs.Parse(args); err != nil {
 		return exitProblem, err
+	}
+	if *repeat < 1 {
+		return exitProblem, fmt.Errorf("-repeat %d: at least 1", *repeat)
 	}
 	var fmts []string
 	for _, f := range strings.Split(*formats, ",") {
@@ -144,7 +148,7 @@ func suite(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 		Duration: *duration, Warmup: *warmup, Mix: m, WalletdBin: *walletdBin, SelfExe: self,
 		NaiveConns: *naiveConns, Profile: *profile, ProfileSystem: *profSystem, ProfileScenario: *profScenario,
 		ProfileUsers: *profUsers, ProfilePath: filepath.Join(*out, *name+"-cpu.prof"), Progress: stdout,
-		Formats: fmts, ProviderRounds: *providerRounds,
+		Formats: fmts, ProviderRounds: *providerRounds, Repeat: *repeat,
 	}
 	rep, err := bench.RunSuite(ctx, cfg)
 	if err != nil {
