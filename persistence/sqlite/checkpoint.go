@@ -111,10 +111,37 @@ func (c *checkpointer) checkpoint() {
 	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 		return
 	}
-	if frames*c.pageSize > c.limit {
-		c.restart.Store(true)
+	if frames*c.pageSize <= c.limit {
+		return
 	}
+	// Before the writer's RESTART, catch up: the frames appended while that
+	// checkpoint ran (a few hundred at 100+ MB/s of WAL) are what the
+	// RESTART would copy, and fsync into the database file, while every
+	// wallet's commit waits. A pass copies only what the previous one left;
+	// two or three leave a few batches' worth. The RESTART pause went from
+	// 10–17 ms to 3–6 ms, and the P99.9 of walletbench's embedded 10,000-
+	// wallet run at 50 users from 36–45 ms to 26–32 (its P99, 13–15 ms, is
+	// set by the checkpoints' disk traffic beside the commits, not by these
+	// pauses).
+	for range maxCatchUp {
+		var more int64
+		if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &more, &copied); err != nil {
+			break
+		}
+		more, frames = more-frames, more
+		if more < catchUpFrames {
+			break
+		}
+	}
+	c.restart.Store(true)
 }
+
+// Catch-up passes before a RESTART: at most maxCatchUp, until a pass finds
+// fewer than catchUpFrames new frames.
+const (
+	maxCatchUp    = 3
+	catchUpFrames = 256
+)
 
 func (c *checkpointer) close() error {
 	close(c.stop)
