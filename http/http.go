@@ -10,6 +10,7 @@ package http
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -213,11 +214,54 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Ready != nil {
 		if err := s.ready(r.Context()); err != nil {
 			RequestLogger(r.Context()).Warn("not ready", "err", err)
-			s.writeError(w, r, wallet.Errorf(wallet.CodeUnavailable, "not ready: the store does not answer"))
+			msg := "not ready: no answer within " + readyTimeout.String()
+			if parts := notReadyParts(err); len(parts) > 0 {
+				msg = "not ready: " + strings.Join(parts, ", ") + " not answering"
+			} else if !errors.Is(err, context.DeadlineExceeded) {
+				msg = "not ready"
+			}
+			s.writeError(w, r, wallet.Errorf(wallet.CodeUnavailable, "%s", msg))
 			return
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// NotReady marks an error of Config.Ready with the part of the service it
+// comes from ("store", "redis", …), or returns nil for a nil err. /readyz is
+// open to anyone: its reply names the parts that do not answer, never their
+// errors (those go to the log).
+func NotReady(part string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &notReadyError{part: part, err: err}
+}
+
+type notReadyError struct {
+	part string
+	err  error
+}
+
+func (e *notReadyError) Error() string { return e.part + ": " + e.err.Error() }
+func (e *notReadyError) Unwrap() error { return e.err }
+
+// notReadyParts lists the parts NotReady marked in err (one, or several
+// joined with errors.Join), in order.
+func notReadyParts(err error) []string {
+	switch e := err.(type) {
+	case *notReadyError:
+		return []string{e.part}
+	case interface{ Unwrap() []error }:
+		var parts []string
+		for _, x := range e.Unwrap() {
+			parts = append(parts, notReadyParts(x)...)
+		}
+		return parts
+	case interface{ Unwrap() error }:
+		return notReadyParts(e.Unwrap())
+	}
+	return nil
 }
 
 // ready calls cfg.Ready bounded by readyTimeout, even if Ready ignores its

@@ -831,6 +831,14 @@ func TestHealthAndReady(t *testing.T) {
 	if !strings.Contains(r.logs.String(), "10.1.2.3") {
 		t.Fatal("readyz did not log the cause")
 	}
+	// Marked errors: the reply names the parts that do not answer, in order,
+	// and still not their errors.
+	fail = errors.Join(NotReady("store", nil), NotReady("redis", fail), NotReady("cluster", fmt.Errorf("etcd: %w", fail)))
+	rec = r.do(t, req{method: "GET", path: "/readyz", key: "-"})
+	wantError(t, rec, 503, "UNAVAILABLE", "not ready: redis, cluster not answering")
+	if strings.Contains(rec.Body.String(), "10.1.2.3") || strings.Contains(rec.Body.String(), "store") {
+		t.Fatalf("readyz: %s", rec.Body)
+	}
 
 	// A Ready that hangs and ignores its context is cut off after 2s.
 	hang := make(chan struct{})
@@ -839,7 +847,7 @@ func TestHealthAndReady(t *testing.T) {
 		c.Ready = func(context.Context) error { <-hang; return nil }
 	})
 	start := time.Now()
-	wantError(t, h.do(t, req{method: "GET", path: "/readyz", key: "-"}), 503, "UNAVAILABLE")
+	wantError(t, h.do(t, req{method: "GET", path: "/readyz", key: "-"}), 503, "UNAVAILABLE", "no answer within 2s")
 	if d := time.Since(start); d < readyTimeout || d > readyTimeout+2*time.Second {
 		t.Fatalf("readyz took %v", d)
 	}

@@ -343,6 +343,11 @@ func TestRedisDownFailsOpen(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		ts.expect(ts.do("POST", "/v1/wallets/p1/bet", fmt.Sprintf(`{"tx_id":"b%d","round_id":"r","game_id":"g","amount":"1"}`, i)), 200, "")
 	}
+	// The reply names what does not answer: Redis, and the session store
+	// that lives there; not the wallet store.
+	if r := ts.do("GET", "/readyz", ""); !strings.Contains(r.Raw, `"not ready: redis, session store not answering"`) {
+		t.Fatalf("readyz with Redis down: %s", r.Raw)
+	}
 	ts.expect(ts.do("GET", "/readyz", ""), 503, "UNAVAILABLE")
 	r := ts.do("GET", "/metrics", "")
 	if !strings.Contains(r.Raw, `walletd_ratelimit_redis_up 0`) || strings.Contains(r.Raw, `walletd_ratelimit_decisions_total{decision="error_open",policy="gameplay"} 0`) {

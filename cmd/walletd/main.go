@@ -210,9 +210,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	srv := wallethttp.NewServer(wallethttp.Config{
 		APIKeys: keys,
-		// The contract: ready when the store and, if configured, Redis answer.
+		// The contract: ready when the store and, if configured, Redis answer
+		// (and the session store, and the cluster membership when clustered);
+		// the reply names which do not.
 		Ready: func(ctx context.Context) error {
-			return errors.Join(st.Ready(ctx), lim.Ready(ctx), sess.Ready(ctx), m.clusterReady(ctx))
+			return errors.Join(wallethttp.NotReady("store", st.Ready(ctx)), wallethttp.NotReady("redis", lim.Ready(ctx)),
+				wallethttp.NotReady("session store", sess.Ready(ctx)), wallethttp.NotReady("cluster", m.clusterReady(ctx)))
 		},
 		Registry:       reg,
 		Logger:         log,
