@@ -101,17 +101,15 @@ func (c *checkpointer) run() {
 	}
 }
 
-// checkpoint runs one PASSIVE checkpoint, and a RESTART one when the WAL has
-// passed its limit. A failed or partial checkpoint is harmless: frames stay in
-// the WAL, readers still see them, the next run tries again.
+// checkpoint runs one PASSIVE checkpoint, and asks the writer for a RESTART
+// one when the WAL has passed its limit. A failed or partial checkpoint is
+// harmless: frames stay in the WAL, readers still see them, the next run
+// tries again.
 func (c *checkpointer) checkpoint() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var busy, frames, copied int64
-	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
-		return
-	}
-	if frames*c.pageSize <= c.limit {
+	frames, err := c.passive(ctx)
+	if err != nil || frames*c.pageSize <= c.limit {
 		return
 	}
 	// Before the writer's RESTART, catch up: the frames appended while that
@@ -124,16 +122,24 @@ func (c *checkpointer) checkpoint() {
 	// set by the checkpoints' disk traffic beside the commits, not by these
 	// pauses).
 	for range maxCatchUp {
-		var more int64
-		if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &more, &copied); err != nil {
+		now, err := c.passive(ctx)
+		if err != nil {
 			break
 		}
-		more, frames = more-frames, more
-		if more < catchUpFrames {
+		grew := now - frames
+		frames = now
+		if grew < catchUpFrames {
 			break
 		}
 	}
 	c.restart.Store(true)
+}
+
+// passive runs a PASSIVE checkpoint and returns the frames in the WAL.
+func (c *checkpointer) passive(ctx context.Context) (frames int64, err error) {
+	var busy, copied int64
+	err = c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	return frames, err
 }
 
 // Catch-up passes before a RESTART: at most maxCatchUp, until a pass finds
