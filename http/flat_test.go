@@ -2,6 +2,8 @@ package http
 
 import (
 	"bufio"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -118,4 +120,31 @@ func FuzzDecodeFlat(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		sameAsJSON(t, body)
 	})
+}
+
+// TestFlatFieldsAreTheJSONNames: each request's flatFields lists exactly its
+// struct's JSON names, in order, each pointing at its own field, so the two
+// spellings of a request cannot drift apart (a name only one of them knew
+// would be declined, or decoded into the wrong field).
+func TestFlatFieldsAreTheJSONNames(t *testing.T) {
+	for _, target := range flatTargets {
+		req := target()
+		v := reflect.ValueOf(req).Elem()
+		var tags []string
+		for i := range v.NumField() {
+			tags = append(tags, v.Type().Field(i).Tag.Get("json"))
+		}
+		fs := req.flatFields(nil)
+		var names []string
+		for i, f := range fs {
+			names = append(names, f.name)
+			field := v.Field(i).Addr().Interface()
+			if (f.str == nil) == (f.amount == nil) || (f.str != nil && field != any(f.str)) || (f.amount != nil && field != any(f.amount)) {
+				t.Errorf("%T: %s does not point at field %d", req, f.name, i)
+			}
+		}
+		if !slices.Equal(names, tags) {
+			t.Errorf("%T: flatFields %v, JSON names %v", req, names, tags)
+		}
+	}
 }
