@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/walletd/walletd/internal/logbuf"
 	"log/slog"
@@ -230,6 +231,44 @@ func TestOffPolicyAndDegenerateCalls(t *testing.T) {
 				t.Fatal("long key admitted twice")
 			}
 		})
+	}
+}
+
+// TestOffPoliciesCostNothing: with a policy off (walletd's load benchmark,
+// operators who limit elsewhere) the helpers called on every bet and login
+// decide without building keys: no allocation, and the other policy still
+// limits.
+func TestOffPoliciesCostNothing(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		l    *Limiter
+	}{
+		{"both off", mustNew(t, semantics(Rate{Off: true}, Rate{Off: true}))},
+		{"zero rates", mustNew(t, semantics(Rate{}, Rate{}))},
+		{"nil limiter", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			allocs := testing.AllocsPerRun(100, func() {
+				if err := tc.l.CheckGameplay(ctx, "player-1"); err != nil {
+					t.Fatal(err)
+				}
+				if err := tc.l.CheckAuth(ctx, "192.0.2.1", "player-1"); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%v allocations per check of off policies, want 0", allocs)
+			}
+		})
+	}
+	l := mustNew(t, semantics(Rate{Off: true}, Rate{N: 1, Window: time.Minute}))
+	if err := l.CheckGameplay(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	var limited *LimitedError
+	if err := l.CheckGameplay(ctx, "p"); !errors.As(err, &limited) {
+		t.Fatalf("second bet under 1/1m with auth off: %v, want LimitedError", err)
 	}
 }
 
