@@ -46,11 +46,24 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 		if b, err := br.Peek(int(r.ContentLength)); err == nil {
 			var fields [maxFlatFields]flatField
 			if decodeFlat(b, f.flatFields(fields[:0])) {
+				closeRead(r)
 				return nil
 			}
 		}
 	}
-	return s.decodeJSON(br, dst)
+	if err := s.decodeJSON(br, dst); err != nil {
+		return err
+	}
+	closeRead(r)
+	return nil
+}
+
+// closeRead closes a request body that decode read to its end. Left open,
+// net/http makes sure of the end itself when the reply starts (an io.CopyN
+// over the body, with its allocation, on every request). Only a body read
+// to its end is closed here: closing one that is not would read the rest.
+func closeRead(r *http.Request) {
+	_ = r.Body.Close()
 }
 
 // decodeJSON reads br, the whole body, into dst with encoding/json, in one
