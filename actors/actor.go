@@ -22,18 +22,29 @@ const (
 	opApply
 )
 
-// request is a call into a wallet actor. reply answers it: the actor calls
-// it exactly once, always from Receive (on the actor's goroutine), and it
-// must not block. The local Engine's reply sends on a buffered channel (so
-// the actor never blocks on a caller that gave up waiting); a cluster
-// grain's reply sends a WalletReply to the sender captured in Receive.
+// request is a call into a wallet actor. answer replies to it: the actor
+// calls it exactly once, always from Receive (on the actor's goroutine), and
+// it must not block. The local Engine's requests are answered on a buffered
+// channel (so the actor never blocks on a caller that gave up waiting); a
+// cluster grain's reply func sends a WalletReply to the sender captured in
+// Receive.
 type request struct {
 	op       op
 	cmd      wallet.Command
 	currency wallet.Currency
-	reply    func(reply)
-	tries    int    // how often a store refusal sent it back to the queue
-	rid      string // the HTTP request id, for log lines about this request
+	reply    func(reply) // a grain's caller; unused when ch is set
+	ch       chan reply  // a local caller waits here (a closure over it was one more allocation)
+	tries    int         // how often a store refusal sent it back to the queue
+	rid      string      // the HTTP request id, for log lines about this request
+}
+
+// answer sends the request's reply; a request is answered once.
+func (r *request) answer(rep reply) {
+	if r.ch != nil {
+		r.ch <- rep
+		return
+	}
+	r.reply(rep)
 }
 
 type reply struct {
@@ -204,12 +215,12 @@ func (a *walletActor) Receive(ctx actor.Context) {
 
 func (a *walletActor) accept(ctx actor.Context, m *request) {
 	if a.stopping {
-		m.reply(reply{err: errRetryElsewhere})
+		m.answer(reply{err: errRetryElsewhere})
 		return
 	}
 	if a.held() >= a.e.cfg.MaxPerWallet {
 		a.e.cfg.Observer.Overloaded("wallet")
-		m.reply(reply{err: wallet.Errorf(wallet.CodeUnavailable, "wallet %s has too many requests in flight; retry shortly", a.id)})
+		m.answer(reply{err: wallet.Errorf(wallet.CodeUnavailable, "wallet %s has too many requests in flight; retry shortly", a.id)})
 		return
 	}
 	a.e.cfg.Observer.Queued(a.held())
@@ -457,7 +468,7 @@ func (a *walletActor) newBatch() *batch {
 
 func (a *walletActor) release(b *batch) {
 	for _, an := range b.answers {
-		an.req.reply(an.rep)
+		an.req.answer(an.rep)
 	}
 }
 
@@ -501,7 +512,7 @@ func (a *walletActor) onFlushed(ctx actor.Context, err error) {
 				requeue = append(requeue, an.req)
 				continue
 			}
-			an.req.reply(reply{err: wallet.Errorf(wallet.CodeUnavailable, "the store could not commit; nothing was applied, retry with the same tx_id")})
+			an.req.answer(reply{err: wallet.Errorf(wallet.CodeUnavailable, "the store could not commit; nothing was applied, retry with the same tx_id")})
 		}
 	}
 	a.queue = append(requeue, a.queue...)
@@ -544,11 +555,11 @@ func (a *walletActor) failAll(err error) {
 			continue
 		}
 		for _, an := range b.answers {
-			an.req.reply(reply{err: err})
+			an.req.answer(reply{err: err})
 		}
 	}
 	for _, r := range a.queue {
-		r.reply(reply{err: err})
+		r.answer(reply{err: err})
 	}
 	a.queue = nil
 }
@@ -636,7 +647,7 @@ func queueIDs(q []*request) []string {
 
 func (a *walletActor) failQueue(err error) {
 	for _, r := range a.queue {
-		r.reply(reply{err: err})
+		r.answer(reply{err: err})
 	}
 	a.queue = nil
 }

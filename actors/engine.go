@@ -262,7 +262,7 @@ func (e *Engine) call(ctx context.Context, playerID string, req *request) reply 
 		timedOut = t.C
 	}
 	ch := make(chan reply, 1)
-	req.reply = func(r reply) { ch <- r }
+	req.ch = ch
 	req.rid = requestid.FromContext(ctx)
 	pid := e.acquire(playerID)
 	defer e.release(playerID)
