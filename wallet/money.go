@@ -188,6 +188,10 @@ func truncate(s string, n int) string {
 // String prints the amount with exactly its currency's minor digits ("12.50").
 func (a Amount) String() string { return a.d.Text('f') }
 
+// Append appends String's text to b, without allocating it on its own (the
+// Postgres writer encodes two amounts per event this way).
+func (a Amount) Append(b []byte) []byte { return a.d.Append(b, 'f') }
+
 // MarshalJSON writes the amount as a decimal string, as the API requires.
 func (a Amount) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
 

@@ -70,6 +70,9 @@ func TestParseAmountValid(t *testing.T) {
 			if got := a.String(); got != tt.want {
 				t.Fatalf("ParseAmount(%q, %s) = %s, want %s", tt.in, tt.c.Code, got, tt.want)
 			}
+			if got := string(a.Append([]byte("x"))); got != "x"+tt.want {
+				t.Fatalf("Append of %s = %q, want %q", tt.want, got, "x"+tt.want)
+			}
 			if a.Sign() < 0 {
 				t.Fatalf("negative amount %s", a)
 			}

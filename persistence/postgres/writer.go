@@ -162,9 +162,6 @@ func (wr *writer) write(ctx context.Context, batch []*request) (map[string]error
 	// Wallets in a fixed order, so two processes fencing overlapping sets
 	// tend to lock them in the same order.
 	slices.SortFunc(batch, func(a, b *request) int { return strings.Compare(a.w.PlayerID, b.w.PlayerID) })
-	if err := wr.args.build(batch); err != nil {
-		return nil, err
-	}
 	// The fast statement first: it fences each wallet on its version and
 	// writes, without probing the journal for the batch's keys. Nearly every
 	// batch commits whole this way. A key already in the journal (a retry
@@ -172,7 +169,7 @@ func (wr *writer) write(ctx context.Context, batch []*request) (map[string]error
 	// fail on a unique index and write nothing; a wallet it refuses is not
 	// written either. Both go through the careful statement below, which
 	// finds out why and writes the rest.
-	refusedIDs, err := wr.fast(ctx)
+	refusedIDs, err := wr.fast(ctx, batch)
 	if err == nil {
 		if len(refusedIDs) == 0 {
 			return nil, nil
@@ -187,10 +184,10 @@ func (wr *writer) write(ctx context.Context, batch []*request) (map[string]error
 			}
 		}
 		batch = sub
-		if err := wr.args.build(batch); err != nil {
-			return nil, err
-		}
 	} else if !retryCarefully(err) {
+		return nil, err
+	}
+	if err := wr.args.build(batch); err != nil {
 		return nil, err
 	}
 	var refusals []refusal
@@ -241,14 +238,18 @@ func (wr *writer) exec(ctx context.Context) ([]refusal, error) {
 	return refusals, nil
 }
 
-// fast runs the fast statement with the batch's arguments, sent as
-// pre-encoded binary arrays (see binary.go), and returns the wallets it
+// fast runs the fast statement with the batch's arguments, encoded by
+// encodeBatch as binary arrays (see binary.go), and returns the wallets it
 // refused.
-func (wr *writer) fast(ctx context.Context) ([]string, error) {
+func (wr *writer) fast(ctx context.Context, batch []*request) ([]string, error) {
+	params, err := wr.params.encodeBatch(batch)
+	if err != nil {
+		return nil, err
+	}
 	if err := wr.connect(ctx); err != nil {
 		return nil, err
 	}
-	rr := wr.conn.PgConn().ExecPrepared(ctx, fastStmt, wr.args.encode(&wr.params), wr.formats, nil)
+	rr := wr.conn.PgConn().ExecPrepared(ctx, fastStmt, params, wr.formats, nil)
 	var refused []string
 	for rr.NextRow() {
 		refused = append(refused, string(rr.Values()[0]))
@@ -568,24 +569,24 @@ func (a *batchArgs) values() []any {
 // arrayLiteral renders ids as a Postgres text[] literal. A per-row list
 // cannot travel inside a column array (Postgres arrays are rectangular), so
 // it travels as text and the statement casts it back.
-func arrayLiteral(ids []string) string {
-	var b strings.Builder
-	b.WriteByte('{')
+func arrayLiteral(ids []string) string { return string(appendArrayLiteral(nil, ids)) }
+
+func appendArrayLiteral(b []byte, ids []string) []byte {
+	b = append(b, '{')
 	for i, id := range ids {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteByte('"')
+		b = append(b, '"')
 		for _, c := range []byte(id) {
 			if c == '"' || c == '\\' {
-				b.WriteByte('\\')
+				b = append(b, '\\')
 			}
-			b.WriteByte(c)
+			b = append(b, c)
 		}
-		b.WriteByte('"')
+		b = append(b, '"')
 	}
-	b.WriteByte('}')
-	return b.String()
+	return append(b, '}')
 }
 
 // closeConn closes c, bounding the polite Terminate message so a dead
