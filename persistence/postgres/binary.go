@@ -79,13 +79,17 @@ func (p *paramBuf) text(v string) {
 
 func (p *paramBuf) null() { p.buf = binary.BigEndian.AppendUint32(p.buf, 0xFFFFFFFF) } // length -1
 
-// amount appends a text element of a's decimal text, written in place.
-func (p *paramBuf) amount(a wallet.Amount) {
+// textFrom appends a text element whose bytes fill appends in place; its
+// length is filled in after.
+func (p *paramBuf) textFrom(fill func([]byte) []byte) {
 	at := len(p.buf)
 	p.buf = binary.BigEndian.AppendUint32(p.buf, 0)
-	p.buf = a.Append(p.buf)
+	p.buf = fill(p.buf)
 	binary.BigEndian.PutUint32(p.buf[at:], uint32(len(p.buf)-at-4))
 }
+
+// amount appends a text element of a's decimal text.
+func (p *paramBuf) amount(a wallet.Amount) { p.textFrom(a.Append) }
 
 func (p *paramBuf) int8(v int64) {
 	p.buf = binary.BigEndian.AppendUint32(p.buf, 8)
@@ -197,10 +201,7 @@ func (p *paramBuf) encodeBatch(batch []*request) ([][]byte, error) {
 			p.null()
 			return
 		}
-		at := len(p.buf)
-		p.buf = binary.BigEndian.AppendUint32(p.buf, 0)
-		p.buf = appendArrayLiteral(p.buf, ev.Settles)
-		binary.BigEndian.PutUint32(p.buf[at:], uint32(len(p.buf)-at-4))
+		p.textFrom(func(b []byte) []byte { return appendArrayLiteral(b, ev.Settles) })
 	})
 	eachEvent(oidBool, false, func(_ *actors.Write, ev *wallet.Event) { p.bool(ev.Tombstone) })
 	eachEvent(oidTimestamptz, false, func(_ *actors.Write, ev *wallet.Event) { p.timestamp(ev.At) })
