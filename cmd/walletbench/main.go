@@ -50,12 +50,12 @@ const (
 // Main runs the command with args and returns its exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: walletbench suite|run|serve [flags]  (-h after a subcommand lists its flags)")
+		fmt.Fprintln(stderr, "usage: walletbench suite|run|compare|serve [flags]  (-h after a subcommand lists its flags)")
 		return exitProblem
 	}
 	var err error
 	status := exitOK
-	if args[0] == "suite" || args[0] == "run" {
+	if args[0] == "suite" || args[0] == "run" || args[0] == "compare" {
 		lighterGC()
 	}
 	switch args[0] {
@@ -63,13 +63,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		status, err = suite(ctx, args[1:], stdout, stderr)
 	case "run":
 		status, err = runCmd(ctx, args[1:], stdout, stderr)
+	case "compare":
+		status, err = compareCmd(ctx, args[1:], stdout, stderr)
 	case "serve":
 		err = serve(ctx, args[1:], stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprintln(stdout, "usage: walletbench suite|run|serve [flags]  (-h after a subcommand lists its flags)")
+		fmt.Fprintln(stdout, "usage: walletbench suite|run|compare|serve [flags]  (-h after a subcommand lists its flags)")
 		return exitOK
 	default:
-		err = fmt.Errorf("unknown command %q: want suite, run or serve", args[0])
+		err = fmt.Errorf("unknown command %q: want suite, run, compare or serve", args[0])
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -202,6 +204,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	seed := fs.Uint64("seed", 0, "random seed (0: time)")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file")
 	walletdBin := fs.String("walletd-bin", "", "a prebuilt walletd (default: go build)")
+	var walletdEnv []string
+	fs.Func("walletd-env", "KEY=VALUE added to the environment of the walletd it starts (repeatable; keep WALLET_LOG_LEVEL at info or debug: its address is read from its log)", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE, not %q", v)
+		}
+		walletdEnv = append(walletdEnv, v)
+		return nil
+	})
 	naiveConns := fs.Int("naive-conns", 32, "connection pool of the naive baseline")
 	genProfile := fs.String("generator-profile", "", "write a CPU profile of walletbench itself (the load generator) to this file")
 	if err := fs.Parse(args); err != nil {
@@ -282,6 +292,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		*ppSecret, *evoToken = "walletbench-pragmatic", "walletbench-evolution"
 		env := append(bench.WalletdEnv(runKey, filepath.Join(tmp, "data"), dsn),
 			"WALLET_PRAGMATIC_SECRET="+*ppSecret, "WALLET_EVOLUTION_AUTH_TOKEN="+*evoToken)
+		env = append(env, walletdEnv...)
 		p, err := bench.StartProcess(ctx, "walletd", bin, nil, env, filepath.Join(tmp, "walletd.log"))
 		if err != nil {
 			return exitProblem, err

@@ -37,6 +37,13 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "-format", "betfair"}, exitProblem},
 		{[]string{"run", "-target", "ceiling", "-format", "pragmatic"}, exitProblem},
 		{[]string{"suite", "-users", "0"}, exitProblem},
+		{[]string{"compare", "-h"}, exitOK},
+		{[]string{"compare", "--", "-target", "ceiling"}, exitProblem},
+		{[]string{"compare", "--", "-target=http://127.0.0.1:1"}, exitProblem},
+		{[]string{"compare", "-pairs", "0"}, exitProblem},
+		{[]string{"compare", "--", "-json", "x.json"}, exitProblem},
+		{[]string{"compare", "--", "-walletd-bin", "x"}, exitProblem},
+		{[]string{"run", "-walletd-env", "NOEQUALS"}, exitProblem},
 		{[]string{"serve", "-system", "ceiling"}, exitProblem}, // no WALLET_API_KEYS
 	} {
 		t.Setenv("WALLET_API_KEYS", "")
@@ -78,5 +85,37 @@ func TestRunCeiling(t *testing.T) {
 	code, out, errOut := run(t, "run", "-target", "ceiling", "-users", "4", "-requests", "200", "-warmup", "0")
 	if code != exitOK || !strings.Contains(out, "ceiling") || !strings.Contains(out, "ok 100.00%") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// compare alternates two walletd configurations over pairs of runs and sums
+// them up; each side's environment reaches its walletd (a B that cannot
+// start fails the comparison, A having run).
+func TestCompareEmbedded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs walletd; skipped with -short")
+	}
+	runFlags := []string{"--", "-target", "embedded", "-users", "4", "-wallets", "3", "-requests", "200", "-warmup", "0"}
+	js := filepath.Join(t.TempDir(), "c.json")
+	code, out, errOut := run(t, append([]string{"compare", "-pairs", "2", "-b-env", "GOGC=300", "-json", js}, runFlags...)...)
+	if code != exitOK || strings.Count(out, "walletd-embedded") != 4 || !strings.Contains(out, "2 pairs are too few") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Comparison bench.Comparison `json:"comparison"`
+		Pairs      []bench.Pair     `json:"pairs"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil || len(got.Pairs) != 2 || len(got.Comparison.RPSRatios) != 2 ||
+		got.Pairs[1].B.Requests != 200 || got.Comparison.Failed {
+		t.Fatalf("JSON: %+v (%v)", got, err)
+	}
+
+	code, out, errOut = run(t, append([]string{"compare", "-pairs", "1", "-b-env", "WALLET_RATE_GAMEPLAY=bogus"}, runFlags...)...)
+	if code != exitProblem || !strings.Contains(errOut, "B, pair 1") {
+		t.Fatalf("B with a bad setting: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
