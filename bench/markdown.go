@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -127,9 +128,23 @@ func (r *Report) Markdown(name string) string {
 	if len(r.Ratios) > 0 {
 		p("\n## walletd against the baseline and the ceiling\n\n")
 		p("Throughput ratio > 1: walletd serves more. P99 ratio < 1: walletd answers faster.\n\n")
-		p("| scenario | users | walletd | versus | throughput × | P99 × |\n| --- | ---: | --- | --- | ---: | ---: |\n")
+		repeated := slices.ContainsFunc(r.Ratios, func(x Ratio) bool { return len(x.RunRPS) > 0 })
+		if repeated {
+			p("With repeated runs, *throughput ×* compares the median runs, and *of each turn* each run with the other system's run of the same turn of the suite.\n\n")
+			p("| scenario | users | walletd | versus | throughput × | of each turn | P99 × |\n| --- | ---: | --- | --- | ---: | --- | ---: |\n")
+		} else {
+			p("| scenario | users | walletd | versus | throughput × | P99 × |\n| --- | ---: | --- | --- | ---: | ---: |\n")
+		}
 		for _, x := range r.Ratios {
-			p("| %s | %d | %s | %s | %.2f | %.2f |\n", x.Scenario, x.Users, x.Walletd, x.Versus, x.RPS, x.P99)
+			if !repeated {
+				p("| %s | %d | %s | %s | %.2f | %.2f |\n", x.Scenario, x.Users, x.Walletd, x.Versus, x.RPS, x.P99)
+				continue
+			}
+			turns := make([]string, len(x.RunRPS))
+			for i, v := range x.RunRPS {
+				turns[i] = fmt.Sprintf("%.2f", v)
+			}
+			p("| %s | %d | %s | %s | %.2f | %s | %.2f |\n", x.Scenario, x.Users, x.Walletd, x.Versus, x.RPS, strings.Join(turns, ", "), x.P99)
 		}
 	}
 

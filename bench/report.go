@@ -87,6 +87,11 @@ type Ratio struct {
 	Versus   string  `json:"versus"`  // naive-postgres or ceiling
 	RPS      float64 `json:"rps_ratio"`
 	P99      float64 `json:"p99_ratio"` // walletd's P99 over the other's
+	// RunRPS, when the suite repeated the scenario, is each run's
+	// throughput ratio: walletd's run n over the other's run n, which ran
+	// in the same turn of the suite, minutes apart at most. RPS compares the
+	// median runs; these show how far one turn's ratio can stray.
+	RunRPS []float64 `json:"run_rps_ratios,omitempty"`
 }
 
 // Check is one acceptance criterion and whether the figures meet it.
@@ -217,10 +222,16 @@ func (r *Report) Finish(took time.Duration) {
 	for _, w := range walletds {
 		for _, other := range []string{SystemNaive, SystemCeiling} {
 			if o, ok := r.find(other, w.Scenario, w.Users); ok {
-				r.Ratios = append(r.Ratios, Ratio{
+				x := Ratio{
 					Scenario: w.Scenario, Users: w.Users, Walletd: w.System, Versus: other,
 					RPS: ratio(w.RPS, o.RPS), P99: ratio(w.LatencyMS.P99, o.LatencyMS.P99),
-				})
+				}
+				if len(w.Repeats) > 1 && len(w.Repeats) == len(o.Repeats) {
+					for n := range w.Repeats {
+						x.RunRPS = append(x.RunRPS, ratio(w.Repeats[n].RPS, o.Repeats[n].RPS))
+					}
+				}
+				r.Ratios = append(r.Ratios, x)
 			}
 		}
 	}

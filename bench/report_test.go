@@ -362,3 +362,42 @@ func TestMedianRun(t *testing.T) {
 		t.Fatalf("a run that measured nothing must fail the median (%v): %+v", m.Failed(), m)
 	}
 }
+
+// With repeated runs, each walletd ratio also lists run n against the other
+// system's run n (the same turn of the suite); systems without the same
+// number of runs get none, and the Markdown shows them only when there are.
+func TestReportRunRatios(t *testing.T) {
+	r := sampleReport()
+	runs := func(rps ...float64) []RunFigures {
+		out := make([]RunFigures, len(rps))
+		for i, v := range rps {
+			out[i] = RunFigures{RPS: v, Requests: 10, OK: 10}
+		}
+		return out
+	}
+	r.Results[1].Repeats = runs(400, 500, 250)    // naive, hot, 50 users
+	r.Results[2].Repeats = runs(9000, 8000, 6000) // walletd-postgres, hot, 50 users
+	r.Finish(time.Minute)
+	var naive, ceiling *Ratio
+	for i, x := range r.Ratios {
+		if x.Scenario == ScenarioHot && x.Users == 50 {
+			if x.Versus == SystemNaive {
+				naive = &r.Ratios[i]
+			} else {
+				ceiling = &r.Ratios[i]
+			}
+		}
+	}
+	if naive == nil || !slices.Equal(naive.RunRPS, []float64{22.5, 16, 24}) || ceiling == nil || ceiling.RunRPS != nil {
+		t.Fatalf("ratios: %+v / %+v", naive, ceiling)
+	}
+	md := r.Markdown("x")
+	if !strings.Contains(md, "of each turn") || !strings.Contains(md, "| 22.50 | 22.50, 16.00, 24.00 |") {
+		t.Errorf("Markdown:\n%s", md)
+	}
+	plain := sampleReport()
+	plain.Finish(time.Minute)
+	if md := plain.Markdown("x"); !strings.Contains(md, "| throughput × | P99 × |") || strings.Contains(md, "of each turn") {
+		t.Errorf("a suite without repeats:\n%s", md)
+	}
+}
