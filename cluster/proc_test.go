@@ -109,7 +109,7 @@ func newTestCluster(t *testing.T, n int, provider string, extraEnv ...string) *t
 	c.env = append([]string{
 		"WALLET_PG_DSN=" + c.dsn, "WALLET_HTTP_ADDR=127.0.0.1:0", "WALLET_API_KEYS=" + testKey,
 		"WALLET_CLUSTER_PROVIDER=" + provider, "WALLET_CLUSTER_NAME=walletd-test", "WALLET_CLUSTER_ADDR=127.0.0.1:0",
-		"WALLET_CLUSTER_PEERS=" + strings.Join(peers, ","), "WALLET_LOG_LEVEL=info", "WALLET_SHUTDOWN_TIMEOUT=15s",
+		"WALLET_CLUSTER_PEERS=" + strings.Join(peers, ","), "WALLET_LOG_LEVEL=info", "WALLET_SHUTDOWN_TIMEOUT=" + shutdownBudget.String(),
 	}, extraEnv...)
 	c.procs = make([]*proc, n)
 	var wg sync.WaitGroup
@@ -555,6 +555,16 @@ func (c *testCluster) checkStore() {
 	c.t.Logf("store: walletctl verify ok, no tx_id twice, no journal gap")
 }
 
+// shutdownBudget is each member's WALLET_SHUTDOWN_TIMEOUT. Proto.Actor's
+// graceful leave (Cluster.Shutdown(true)) sleeps 2 s for the identity
+// handover, then stops remoting: stop futures of up to 10 s each for its
+// endpoint activator and supervisor (an endpoint writer still retrying a
+// member killed earlier in the test holds them), then gRPC's GracefulStop
+// of up to 10 s (peers stopping at the same moment keep their streams
+// open). 15 s failed now and then on a slow 2-core VM with every member
+// stopped at once.
+const shutdownBudget = 40 * time.Second
+
 // stopAll stops the live members gracefully; each must exit 0.
 func (c *testCluster) stopAll() {
 	c.t.Helper()
@@ -568,7 +578,7 @@ func (c *testCluster) stopAll() {
 			if p.exit != 0 {
 				c.t.Errorf("member %d exited %d after SIGTERM", p.slot, p.exit)
 			}
-		case <-time.After(30 * time.Second):
+		case <-time.After(shutdownBudget + 15*time.Second):
 			c.t.Errorf("member %d did not stop on SIGTERM", p.slot)
 		}
 	}
