@@ -39,13 +39,14 @@ type Comparison struct {
 	Failed bool `json:"failed"`
 }
 
-// CPUPerRequest is the server's CPU in microseconds per request, 0 when not
-// measured.
+// CPUPerRequest is the server's CPU in microseconds per request
+// (CPUUse.PerRequest), 0 when not measured.
 func (r Result) CPUPerRequest() float64 {
-	if r.CPU == nil || r.RPS <= 0 {
+	if r.CPU == nil {
 		return 0
 	}
-	return r.CPU.Server * 1e6 / r.RPS
+	_, server, _ := r.CPU.PerRequest(r.RPS)
+	return server
 }
 
 // Compare sums up pairs.
