@@ -6,9 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -97,7 +101,16 @@ type Process struct {
 // environment) and waits until its log announces the address it serves on:
 // a JSON line with "addr" and a msg of "walletd serving" or
 // "walletbench serving". Logs go to logPath.
+//
+// A walletd told to log only warnings and errors (WALLET_LOG_LEVEL) does not
+// announce its address: it is given a free port instead of port 0, and is
+// ready when GET /healthz answers 200 there. (Measuring walletd without its
+// access lines is a fair question to ask of the harness.)
 func StartProcess(ctx context.Context, name, bin string, args, env []string, logPath string) (*Process, error) {
+	env, probe, err := quietAddr(env)
+	if err != nil {
+		return nil, err
+	}
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -119,6 +132,9 @@ func StartProcess(ctx context.Context, name, bin string, args, env []string, log
 	}
 	for {
 		addr, pprof := scanAddrs(logPath)
+		if addr == "" && probe != "" && healthy(ctx, probe) {
+			addr = probe
+		}
 		if addr != "" && (pprof != "" || !wantPprof) {
 			p.Addr, p.PprofAddr = addr, pprof
 			return p, nil
@@ -136,6 +152,76 @@ func StartProcess(ctx context.Context, name, bin string, args, env []string, log
 			return nil, fmt.Errorf("%s did not announce its address within a minute:\n%s", name, p.LogTail(20))
 		}
 	}
+}
+
+// envValue is the value of key in env, the last one if it is set more than
+// once (as os/exec passes it), and whether it is set at all.
+func envValue(env []string, key string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// quietAddr returns env, with a free port in place of port 0 when the
+// process will not log its serving line (WALLET_LOG_LEVEL warn or error),
+// and the address to probe for readiness ("" to rely on the log). The port
+// is free when picked; should another process take it before walletd
+// binds it, walletd exits saying so and StartProcess reports that.
+func quietAddr(env []string) ([]string, string, error) {
+	level, _ := envValue(env, "WALLET_LOG_LEVEL")
+	switch strings.ToLower(level) {
+	case "warn", "error":
+	default:
+		return env, "", nil
+	}
+	addr, ok := envValue(env, "WALLET_HTTP_ADDR")
+	if !ok {
+		addr = "127.0.0.1:8080" // walletd's default
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("WALLET_HTTP_ADDR=%q: %w", addr, err)
+	}
+	if port != "0" {
+		return env, probeAddr(host, port), nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, "", fmt.Errorf("pick a port for a walletd that does not log its address: %w", err)
+	}
+	addr = ln.Addr().String()
+	_ = ln.Close()
+	_, port, _ = net.SplitHostPort(addr)
+	return append(slices.Clip(env), "WALLET_HTTP_ADDR="+addr), probeAddr(host, port), nil
+}
+
+// probeAddr is where to reach a server listening on host:port; a wildcard
+// host is reached on loopback.
+func probeAddr(host, port string) string {
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// healthy reports whether GET /healthz at addr answers 200.
+func healthy(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // scanAddrs finds the serving and pprof addresses in a log.

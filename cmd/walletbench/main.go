@@ -205,7 +205,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file")
 	walletdBin := fs.String("walletd-bin", "", "a prebuilt walletd (default: go build)")
 	var walletdEnv []string
-	fs.Func("walletd-env", "KEY=VALUE added to the environment of the walletd it starts (repeatable; keep WALLET_LOG_LEVEL at info or debug: its address is read from its log)", func(v string) error {
+	fs.Func("walletd-env", "KEY=VALUE added to the environment of the walletd it starts (repeatable)", func(v string) error {
 		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
 			return fmt.Errorf("want KEY=VALUE, not %q", v)
 		}

@@ -90,14 +90,15 @@ func TestRunCeiling(t *testing.T) {
 
 // compare alternates two walletd configurations over pairs of runs and sums
 // them up; each side's environment reaches its walletd (a B that cannot
-// start fails the comparison, A having run).
+// start fails the comparison, A having run). B logs only warnings, so it
+// never announces its address: the harness must find it anyway.
 func TestCompareEmbedded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs walletd; skipped with -short")
 	}
 	runFlags := []string{"--", "-target", "embedded", "-users", "4", "-wallets", "3", "-requests", "200", "-warmup", "0"}
 	js := filepath.Join(t.TempDir(), "c.json")
-	code, out, errOut := run(t, append([]string{"compare", "-pairs", "2", "-b-env", "GOGC=300", "-json", js}, runFlags...)...)
+	code, out, errOut := run(t, append([]string{"compare", "-pairs", "2", "-b-env", "GOGC=300", "-b-env", "WALLET_LOG_LEVEL=warn", "-json", js}, runFlags...)...)
 	if code != exitOK || strings.Count(out, "walletd-embedded") != 4 || !strings.Contains(out, "2 pairs are too few") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
