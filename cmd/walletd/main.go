@@ -28,6 +28,7 @@ import (
 	"github.com/walletd/walletd/cluster"
 	wallethttp "github.com/walletd/walletd/http"
 	"github.com/walletd/walletd/internal/config"
+	"github.com/walletd/walletd/internal/jsonlog"
 	"github.com/walletd/walletd/internal/logwriter"
 	"github.com/walletd/walletd/internal/metrics"
 	"github.com/walletd/walletd/internal/stores"
@@ -43,10 +44,6 @@ import (
 // about a quarter of the CPU, and GOGC=400 cut CPU per request by 5–7% in
 // the benchmark harness. Operators bound memory with GOMEMLIMIT.
 const defaultGCPercent = 400
-
-// logFlushEvery bounds how long an info line waits in the log buffer (see
-// internal/logwriter); a kill -9 loses at most this much of the access log.
-const logFlushEvery = 100 * time.Millisecond
 
 func main() {
 	if os.Getenv("GOGC") == "" {
@@ -119,15 +116,13 @@ func NewMain() *Main {
 // Run opens the store, starts the engine and begins serving HTTP. It
 // returns once the listener is open; serving goes on in the background.
 func (m *Main) Run(ctx context.Context) (err error) {
-	logOpts := &slog.HandlerOptions{Level: m.Config.LogLevel}
 	if m.LogOutput != nil {
-		m.Logger = slog.New(slog.NewJSONHandler(m.LogOutput, logOpts))
+		m.Logger = slog.New(jsonlog.New(m.LogOutput, &slog.HandlerOptions{Level: m.Config.LogLevel}))
 	} else {
 		// Batched: an access line per request would otherwise cost a write
-		// system call each. Lines wait at most logFlushEvery; warnings and
-		// errors are written at once.
-		m.logw = logwriter.New(os.Stderr, logFlushEvery, 64<<10)
-		m.Logger = slog.New(logwriter.Handler{Handler: slog.NewJSONHandler(m.logw, logOpts), W: m.logw})
+		// system call each. Lines wait at most logwriter.FlushEvery;
+		// warnings and errors are written at once.
+		m.Logger, m.logw = logwriter.NewLogger(os.Stderr, m.Config.LogLevel)
 	}
 	log := m.Logger
 	defer func() {

@@ -11,7 +11,22 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/walletd/walletd/internal/jsonlog"
 )
+
+// FlushEvery bounds how long a line waits in a NewLogger's buffer: a kill -9
+// loses at most this much of the access log.
+const FlushEvery = 100 * time.Millisecond
+
+// NewLogger returns the logger walletd writes with, and its Writer: JSON
+// lines (jsonlog, the same bytes as slog's JSON handler) at level, held up to
+// FlushEvery or 64 KiB and written to out together, warnings and errors at
+// once. Close the Writer when done: it writes what is held.
+func NewLogger(out io.Writer, level slog.Leveler) (*slog.Logger, *Writer) {
+	w := New(out, FlushEvery, 64<<10)
+	return slog.New(Handler{Handler: jsonlog.New(w, &slog.HandlerOptions{Level: level}), W: w}), w
+}
 
 // Writer buffers writes to an io.Writer and flushes them every interval, when
 // the buffer reaches its limit, on Flush and on Close. Writes are whole log

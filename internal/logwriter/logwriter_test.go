@@ -141,3 +141,29 @@ func TestHandlerFlushesWarnings(t *testing.T) {
 		})
 	}
 }
+
+// NewLogger: JSON lines at its level, info held until Close, a warning
+// written at once with what was held before it.
+func TestNewLogger(t *testing.T) {
+	out := &sink{}
+	log, w := NewLogger(out, slog.LevelInfo)
+	log.Debug("dropped")
+	log.Info("held", "n", 1, "ms", 1.5)
+	if n, _ := out.all(); n != 0 {
+		t.Fatalf("%d writes before any flush", n)
+	}
+	log.With("request_id", "r1").Warn("at once")
+	n, text := out.all()
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if n != 1 || len(lines) != 2 || !strings.Contains(lines[0], `"level":"INFO","msg":"held","n":1,"ms":1.5}`) ||
+		!strings.Contains(lines[1], `"level":"WARN","msg":"at once","request_id":"r1"}`) {
+		t.Fatalf("%d writes: %q", n, text)
+	}
+	log.Info("last")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, text := out.all(); !strings.HasSuffix(text, `"msg":"last"}`+"\n") || strings.Contains(text, "dropped") {
+		t.Fatalf("after Close: %q", text)
+	}
+}
