@@ -13,6 +13,7 @@ import (
 	"github.com/walletd/walletd/bench/ceiling"
 	"github.com/walletd/walletd/bench/naive"
 	wallethttp "github.com/walletd/walletd/http"
+	"github.com/walletd/walletd/internal/logwriter"
 )
 
 // ServeConfig configures a comparison server (naive or ceiling).
@@ -23,8 +24,9 @@ type ServeConfig struct {
 	// PGDSN and MaxConns: the naive baseline's database and pool size.
 	PGDSN    string
 	MaxConns int
-	// Logs receives the JSON logs, at info level like walletd's (one access
-	// line per request: the same work walletd does for each).
+	// Logs receives the JSON logs, at info level and through the same
+	// logger as walletd's (one access line per request, written in batches:
+	// the same work walletd does for each).
 	Logs io.Writer
 	// OnServing, if set, is told the address once the server listens.
 	OnServing func(addr string)
@@ -34,7 +36,8 @@ type ServeConfig struct {
 // with a JSON log line {"msg":"walletbench serving","addr":…}, as walletd
 // does, so StartProcess can run it like walletd.
 func Serve(ctx context.Context, cfg ServeConfig) error {
-	logger := slog.New(slog.NewJSONHandler(cfg.Logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger, logw := logwriter.NewLogger(cfg.Logs, slog.LevelInfo)
+	defer logw.Close()
 	keys := []string{cfg.APIKey}
 	var srv *wallethttp.Server
 	switch cfg.System {
@@ -61,6 +64,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	logger.Info("walletbench serving", "addr", ln.Addr().String(), "system", cfg.System)
+	_ = logw.Flush() // whoever waits for the address sees it now
 	if cfg.OnServing != nil {
 		cfg.OnServing(ln.Addr().String())
 	}
