@@ -30,6 +30,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/walletd/walletd/actors"
 	"github.com/walletd/walletd/actors/walletpb"
@@ -472,18 +473,62 @@ wait:
 	close(n.quit)
 	n.loops.Wait()
 	n.st.unsubscribe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Graceful: leave the membership first, so the others stop routing
-		// here, then stop the grains and remoting.
-		n.c.Shutdown(true)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		errs = append(errs, errors.New("cluster: leaving the cluster did not finish in time"))
+	if err := leaveWithin(ctx, n.log.With("member_id", n.system.ID),
+		func() { leaveCluster(n.c, handoverWait) },
+		func() { n.c.Remote.Shutdown(true) }); err != nil {
+		errs = append(errs, err)
 	}
 	n.log.Info("cluster member stopped", "member_id", n.system.ID)
 	return errors.Join(errs...)
+}
+
+// leaveWithin runs leave and then stop, waiting for them until ctx ends.
+// Not finishing leave is an error: the others may still count this member
+// in. Not finishing stop, once leave is done, is only worth a warning: the
+// member is out of the cluster and its grains are handed over, and what is
+// left is the local teardown of remoting, which a peer that died earlier
+// can hold for up to half a minute (Proto.Actor waits up to 10 s for each of
+// two endpoint actors while a writer retries the dead address, then up to
+// 10 s for gRPC's GracefulStop). Nothing depends on it: the process exits
+// and its sockets close with it. With a shutdown budget below that, a
+// member stopped after a peer died used to exit 1.
+func leaveWithin(ctx context.Context, log *slog.Logger, leave, stop func()) error {
+	left, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		leave()
+		close(left)
+		stop()
+	}()
+	select {
+	case <-left:
+	case <-ctx.Done():
+		return errors.New("cluster: leaving the cluster did not finish in time")
+	}
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		log.Warn("cluster: remoting had not stopped when the shutdown time ran out; the member had left the cluster")
+	}
+	return nil
+}
+
+// handoverWait is how long a leaving member waits for the others to take
+// over its grains' identities, as Proto.Actor's Cluster.Shutdown does.
+const handoverWait = 2 * time.Second
+
+// leaveCluster is the graceful part of Proto.Actor's Cluster.Shutdown(true)
+// (at the version in go.mod), without its last step, stopping remoting,
+// which Close bounds separately: the others learn that this member left
+// (gossip, then the provider), the identity lookup hands its grains over,
+// and gossip stops. Cluster.Shutdown's MemberList.stopMemberList, the one
+// step not reachable from here, does nothing at that version.
+func leaveCluster(c *pcluster.Cluster, handover time.Duration) {
+	c.Gossip.SetState(pcluster.GracefullyLeftKey, &emptypb.Empty{})
+	c.ActorSystem.Shutdown()
+	_ = c.Config.ClusterProvider.Shutdown(true)
+	c.IdentityLookup.Shutdown()
+	time.Sleep(handover)
+	c.IdentityLookup.Shutdown()
+	c.Gossip.Shutdown()
 }
