@@ -37,6 +37,13 @@ func (r *Report) Markdown(name string) string {
 	if h.LoadAvg != "" {
 		p("| Load average at start | %s (1, 5, 15 min) |\n", h.LoadAvg)
 	}
+	if q := h.Quiet; q != nil {
+		if q.Settled {
+			p("| Machine before the first run | %.2f of %d cores busy (1 s), after waiting %g s for it to settle |\n", q.BusyCores, h.Cores, q.WaitedS)
+		} else {
+			p("| Machine before the first run | **still %.2f of %d cores busy after waiting %g s**: something else is using the machine, and every figure is lower and noisier for it |\n", q.BusyCores, h.Cores, q.WaitedS)
+		}
+	}
 	s := h.Settings
 	p("| Runs | %s loop, %s API, %g s measured after %g s warm-up, mix %s; hot = one wallet, uniform = %d wallets; naive pool %d connections |\n",
 		s.Mode, s.Format, s.DurationS, s.WarmupS, s.Mix, s.Wallets, s.NaiveConns)

@@ -43,6 +43,9 @@ type Header struct {
 	// LoadAvg is /proc/loadavg when the suite started: a busy machine
 	// (another build or test) makes every figure lower and noisier.
 	LoadAvg string `json:"load_avg,omitempty"`
+	// Quiet is the machine's CPU use just before the first measured run,
+	// after the suite waited for it to settle.
+	Quiet *Quiet `json:"quiet,omitempty"`
 }
 
 // Settings of the suite.

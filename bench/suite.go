@@ -81,9 +81,19 @@ type SuiteConfig struct {
 	// (MedianRun). 50-user runs of 5 s move by ±15–20% from one suite to
 	// the next on a 2-core VM; medians of three are steadier.
 	Repeat int
+	// SettleMaxWait bounds the wait, after every system is up and before the
+	// first measured run, for the machine to use at most settleLimit cores
+	// (default 30 s; negative: one sample, no waiting).
+	SettleMaxWait time.Duration
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
 }
+
+// settleLimit is the CPU use (cores, over one second) below which the
+// machine counts as quiet: idle servers, an idle Postgres and the kernel's
+// housekeeping stay well under it; a build, a checkpoint of the wallets just
+// opened or another benchmark do not.
+const settleLimit = 0.2
 
 func (c *SuiteConfig) defaults() {
 	if len(c.Systems) == 0 {
@@ -112,6 +122,9 @@ func (c *SuiteConfig) defaults() {
 		c.ProfileScenario = ScenarioUniform
 	}
 	c.ProfileUsers = orDefault(c.ProfileUsers, 200)
+	if c.SettleMaxWait == 0 {
+		c.SettleMaxWait = 30 * time.Second
+	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -216,6 +229,17 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (rep *Report, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", system, err)
 		}
+	}
+
+	q, err := settle(ctx, machineBusyOver(time.Second), time.Second, settleLimit, max(cfg.SettleMaxWait, 0))
+	if err != nil {
+		return nil, err
+	}
+	rep.Header.Quiet = &q
+	if q.Settled {
+		say("machine quiet: %.2f cores busy (waited %g s)", q.BusyCores, q.WaitedS)
+	} else {
+		say("machine still busy after %g s: %.2f cores in use by something else; running anyway", q.WaitedS, q.BusyCores)
 	}
 
 	for _, scenario := range []string{ScenarioHot, ScenarioUniform} {

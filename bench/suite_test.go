@@ -24,6 +24,7 @@ func runTinySuite(t *testing.T, pg string, systems []string, profile string, rep
 		PGDSN: pg, Systems: systems, Users: []int{4}, Wallets: 20, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond,
 		Profile: profile != "", ProfileSystem: profile, ProfileUsers: 4, ProfilePath: filepath.Join(out, "tiny-cpu.prof"),
 		NaiveConns: 4, Progress: &progress, Repeat: repeat,
+		SettleMaxWait: -1, // go test runs packages side by side: the machine is never quiet
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -62,8 +63,12 @@ func runTinySuite(t *testing.T, pg string, systems []string, profile string, rep
 			t.Errorf("tiny%s: %v", ext, err)
 		}
 	}
-	if md, err := os.ReadFile(filepath.Join(out, "tiny.md")); err != nil || strings.Contains(string(md), "req/s of each run") != (repeat > 1) {
+	md, err := os.ReadFile(filepath.Join(out, "tiny.md"))
+	if err != nil || strings.Contains(string(md), "req/s of each run") != (repeat > 1) {
 		t.Errorf("the report's runs column (repeat %d): %v\n%s", repeat, err, md)
+	}
+	if q := rep.Header.Quiet; q == nil || q.WaitedS != 0 || !strings.Contains(string(md), "| Machine before the first run |") {
+		t.Errorf("the machine's state before the runs: %+v\n%s", q, md)
 	}
 	return rep
 }

@@ -117,6 +117,7 @@ func suite(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 	formats := fs.String("formats", "", "also play these provider wire formats (pragmatic,evolution) against each walletd, through providers/sim")
 	providerRounds := fs.Int("provider-rounds", 20, "rounds per user of the provider-format runs")
 	repeat := fs.Int("repeat", 1, "runs of every scenario per system, the systems taking turns; the report shows the median run (3: steadier figures, three times as long)")
+	settleWait := fs.Duration("settle", 30*time.Second, "wait at most this long, once every system is up, for the machine to go quiet (under 0.2 cores busy) before the first run; 0: do not wait")
 	if err := fs.Parse(args); err != nil {
 		return exitProblem, err
 	}
@@ -150,7 +151,10 @@ func suite(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 		Duration: *duration, Warmup: *warmup, Mix: m, WalletdBin: *walletdBin, SelfExe: self,
 		NaiveConns: *naiveConns, Profile: *profile, ProfileSystem: *profSystem, ProfileScenario: *profScenario,
 		ProfileUsers: *profUsers, ProfilePath: filepath.Join(*out, *name+"-cpu.prof"), Progress: stdout,
-		Formats: fmts, ProviderRounds: *providerRounds, Repeat: *repeat,
+		Formats: fmts, ProviderRounds: *providerRounds, Repeat: *repeat, SettleMaxWait: *settleWait,
+	}
+	if *settleWait <= 0 {
+		cfg.SettleMaxWait = -1 // one sample, for the report
 	}
 	rep, err := bench.RunSuite(ctx, cfg)
 	if err != nil {
