@@ -30,10 +30,12 @@ type Handler struct {
 }
 
 // output is the writer every handler derived from one New shares, with the
-// lock that keeps their lines whole (as slog's handlers share one).
+// lock that keeps their lines whole (as slog's handlers share one), and
+// their line buffers.
 type output struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu   sync.Mutex
+	w    io.Writer
+	bufs sync.Pool // of *[]byte
 }
 
 func (o *output) Write(p []byte) (int, error) {
@@ -84,15 +86,17 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 	return h.slow.WithGroup(name)
 }
 
-var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
 // Handle implements slog.Handler.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	bp := bufs.Get().(*[]byte)
+	bp, _ := h.out.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, 1024)
+		bp = &b
+	}
 	defer func() {
 		if cap(*bp) <= 64<<10 { // a huge line's buffer is not kept
 			*bp = (*bp)[:0]
-			bufs.Put(bp)
+			h.out.bufs.Put(bp)
 		}
 	}()
 	b, ok := h.encode((*bp)[:0], r)
