@@ -186,6 +186,13 @@ func quietAddr(env []string) ([]string, string, error) {
 		return nil, "", fmt.Errorf("WALLET_HTTP_ADDR=%q: %w", addr, err)
 	}
 	if port != "0" {
+		// The readiness probe cannot tell this walletd from another server
+		// already on the port (this one would then fail to bind and exit).
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, "", fmt.Errorf("WALLET_HTTP_ADDR=%s is not free, and a walletd that does not log its address can only be found by it: %w", addr, err)
+		}
+		_ = ln.Close()
 		return env, probeAddr(host, port), nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))

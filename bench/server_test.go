@@ -10,6 +10,17 @@ import (
 // A walletd that will not log its serving line gets a port picked for it,
 // and the harness probes that address; one that logs is left alone.
 func TestQuietAddr(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, free, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
 	for _, tc := range []struct {
 		name      string
 		env       []string
@@ -20,9 +31,9 @@ func TestQuietAddr(t *testing.T) {
 		{"no level logs its address", []string{"WALLET_HTTP_ADDR=127.0.0.1:0"}, "", false},
 		{"warn on port 0", []string{"WALLET_HTTP_ADDR=127.0.0.1:0", "WALLET_LOG_LEVEL=warn"}, "*", false},
 		{"the last setting counts", []string{"WALLET_LOG_LEVEL=warn", "WALLET_HTTP_ADDR=127.0.0.1:0", "WALLET_LOG_LEVEL=info"}, "", false},
-		{"ERROR, a fixed port", []string{"WALLET_HTTP_ADDR=127.0.0.1:18123", "WALLET_LOG_LEVEL=ERROR"}, "127.0.0.1:18123", false},
-		{"wildcard host", []string{"WALLET_HTTP_ADDR=0.0.0.0:18124", "WALLET_LOG_LEVEL=warn"}, "127.0.0.1:18124", false},
-		{"default address", []string{"WALLET_LOG_LEVEL=warn"}, "127.0.0.1:8080", false},
+		{"ERROR, a fixed port", []string{"WALLET_HTTP_ADDR=127.0.0.1:" + free, "WALLET_LOG_LEVEL=ERROR"}, "127.0.0.1:" + free, false},
+		{"wildcard host", []string{"WALLET_HTTP_ADDR=0.0.0.0:" + free, "WALLET_LOG_LEVEL=warn"}, "127.0.0.1:" + free, false},
+		{"a fixed port in use", []string{"WALLET_HTTP_ADDR=" + taken.Addr().String(), "WALLET_LOG_LEVEL=warn"}, "", true},
 		{"bad address", []string{"WALLET_HTTP_ADDR=nonsense", "WALLET_LOG_LEVEL=warn"}, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
