@@ -30,6 +30,7 @@ import (
 	"github.com/walletd/walletd/internal/config"
 	"github.com/walletd/walletd/internal/jsonlog"
 	"github.com/walletd/walletd/internal/logwriter"
+	"github.com/walletd/walletd/internal/memlimit"
 	"github.com/walletd/walletd/internal/metrics"
 	"github.com/walletd/walletd/internal/stores"
 	"github.com/walletd/walletd/providers"
@@ -42,12 +43,25 @@ import (
 // walletd allocates per request and keeps little live heap (a few KB per
 // wallet), so the collector ran often for little gain: under load it took
 // about a quarter of the CPU, and GOGC=400 cut CPU per request by 5–7% in
-// the benchmark harness. Operators bound memory with GOMEMLIMIT.
+// the benchmark harness. In a container with a memory limit, main tells
+// the runtime 90% of it (internal/memlimit) unless GOMEMLIMIT is set.
 const defaultGCPercent = 400
 
 func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
+	}
+	// With that GOGC the heap may grow to five times the live data: in a
+	// container with a memory limit, the runtime must know the limit to
+	// collect harder before the kernel kills the process. GOMEMLIMIT, when
+	// set, is the operator's and wins.
+	var containerLimit, softLimit int64
+	var limitSource string
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if containerLimit, limitSource = memlimit.Container(os.ReadFile); containerLimit > 0 {
+			softLimit = int64(float64(containerLimit) * memlimit.Share)
+			debug.SetMemoryLimit(softLimit)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -62,6 +76,10 @@ func main() {
 	if err := m.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "walletd:", err)
 		os.Exit(1)
+	}
+	if softLimit > 0 {
+		m.Logger.Info("Go memory limit set from the container's", "limit_bytes", softLimit,
+			"container_limit_bytes", containerLimit, "source", limitSource)
 	}
 	code := 0
 	select {
