@@ -126,10 +126,7 @@ func StartProcess(ctx context.Context, name, bin string, args, env []string, log
 	p := &Process{Name: name, cmd: cmd, logPath: logPath, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
-	wantPprof := false
-	for _, e := range env {
-		wantPprof = wantPprof || strings.HasPrefix(e, "WALLETBENCH_PPROF_ADDR=")
-	}
+	_, wantPprof := envValue(env, "WALLETBENCH_PPROF_ADDR")
 	for {
 		addr, pprof := scanAddrs(logPath)
 		if addr == "" && probe != "" && healthy(ctx, probe) {

@@ -82,18 +82,18 @@ type SuiteConfig struct {
 	// the next on a 2-core VM; medians of three are steadier.
 	Repeat int
 	// SettleMaxWait bounds the wait, after every system is up and before the
-	// first measured run, for the machine to use at most settleLimit cores
+	// first measured run, for the machine to use at most SettleLimit cores
 	// (default 30 s; negative: one sample, no waiting).
 	SettleMaxWait time.Duration
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
 }
 
-// settleLimit is the CPU use (cores, over one second) below which the
+// SettleLimit is the CPU use (cores, over one second) below which the
 // machine counts as quiet: idle servers, an idle Postgres and the kernel's
 // housekeeping stay well under it; a build, a checkpoint of the wallets just
 // opened or another benchmark do not.
-const settleLimit = 0.2
+const SettleLimit = 0.2
 
 func (c *SuiteConfig) defaults() {
 	if len(c.Systems) == 0 {
@@ -231,7 +231,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (rep *Report, err error) {
 		}
 	}
 
-	q, err := settle(ctx, machineBusyOver(time.Second), time.Second, settleLimit, max(cfg.SettleMaxWait, 0))
+	q, err := settle(ctx, machineBusyOver(time.Second), time.Second, SettleLimit, max(cfg.SettleMaxWait, 0))
 	if err != nil {
 		return nil, err
 	}

@@ -117,7 +117,7 @@ func suite(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 	formats := fs.String("formats", "", "also play these provider wire formats (pragmatic,evolution) against each walletd, through providers/sim")
 	providerRounds := fs.Int("provider-rounds", 20, "rounds per user of the provider-format runs")
 	repeat := fs.Int("repeat", 1, "runs of every scenario per system, the systems taking turns; the report shows the median run (3: steadier figures, three times as long)")
-	settleWait := fs.Duration("settle", 30*time.Second, "wait at most this long, once every system is up, for the machine to go quiet (under 0.2 cores busy) before the first run; 0: do not wait")
+	settleWait := fs.Duration("settle", 30*time.Second, fmt.Sprintf("wait at most this long, once every system is up, for the machine to go quiet (under %g cores busy) before the first run; 0: do not wait", bench.SettleLimit))
 	if err := fs.Parse(args); err != nil {
 		return exitProblem, err
 	}

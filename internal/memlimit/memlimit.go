@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -48,7 +49,7 @@ func Container(readFile func(string) ([]byte, error)) (limit int64, source strin
 		case f[0] == "0" && f[1] == "":
 			candidates = append(candidates,
 				path.Join("/sys/fs/cgroup", f[2], "memory.max"), "/sys/fs/cgroup/memory.max")
-		case hasController(f[1], "memory"):
+		case slices.Contains(strings.Split(f[1], ","), "memory"):
 			candidates = append(candidates,
 				path.Join("/sys/fs/cgroup/memory", f[2], "memory.limit_in_bytes"), "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 		}
@@ -69,13 +70,4 @@ func Container(readFile func(string) ([]byte, error)) (limit int64, source strin
 		return n, file
 	}
 	return 0, ""
-}
-
-func hasController(list, name string) bool {
-	for _, c := range strings.Split(list, ",") {
-		if c == name {
-			return true
-		}
-	}
-	return false
 }
