@@ -1,6 +1,8 @@
 package wallet
 
 import (
+	"fmt"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -145,4 +147,37 @@ func BenchmarkApplyManyWallets(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/tx")
+}
+
+// BenchmarkRememberedKeyMemory: the heap one wallet holds per transaction it
+// remembers for retries (docs/operations.md sizes memory with it): 50,000
+// bets, each settled by a win of the same round, with 24-byte ids made
+// fresh per command as a decoded request's are, until the wallet holds
+// 100,000 keys (the default MaxKeys). Reported per key, after a collection.
+//
+//	go test -run '^$' -bench BenchmarkRememberedKeyMemory -benchtime 1x ./wallet/
+func BenchmarkRememberedKeyMemory(b *testing.B) {
+	const pairs = 50_000
+	for range b.N {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s := New(eur, DefaultLimits)
+		if _, _, err := s.Apply(dep("seed", "100000000"), t0); err != nil {
+			b.Fatal(err)
+		}
+		for i := range pairs {
+			id, round := fmt.Sprintf("b-%022d", i), fmt.Sprintf("r-%022d", i)
+			if _, ev, err := s.Apply(bet(id, round, "1.50"), t0); err != nil || ev == nil {
+				b.Fatal(err)
+			}
+			if _, ev, err := s.Apply(win(fmt.Sprintf("w-%022d", i), "2.25", round, id), t0); err != nil || ev == nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(2*pairs), "B/key")
+		runtime.KeepAlive(s)
+	}
 }
