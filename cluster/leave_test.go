@@ -2,10 +2,13 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	pcluster "github.com/asynkron/protoactor-go/cluster"
 )
 
 // Close bounds the leave and the teardown after it differently: a leave
@@ -55,6 +58,50 @@ func TestLeaveWithin(t *testing.T) {
 				if tc.wantStopRun {
 					t.Fatal("remoting was never stopped")
 				}
+			}
+		})
+	}
+}
+
+// fakeProvider is a membership provider whose Shutdown returns err, or
+// blocks until release is closed.
+type fakeProvider struct {
+	err     error
+	release chan struct{} // nil: Shutdown returns at once
+}
+
+func (p *fakeProvider) StartMember(*pcluster.Cluster) error { return nil }
+func (p *fakeProvider) StartClient(*pcluster.Cluster) error { return nil }
+func (p *fakeProvider) Shutdown(bool) error {
+	if p.release != nil {
+		<-p.release
+	}
+	return p.err
+}
+
+// A deregistration that cannot finish (etcd unreachable) is given up after
+// the wait, so the leave goes on; one that finishes reports its outcome.
+func TestDeregister(t *testing.T) {
+	refused := errors.New("etcdserver: permission denied")
+	for _, tc := range []struct {
+		name    string
+		p       *fakeProvider
+		wantErr string // "" for none
+	}{
+		{"deregistered", &fakeProvider{}, ""},
+		{"the provider refused", &fakeProvider{err: refused}, "permission denied"},
+		{"the provider hangs", &fakeProvider{release: make(chan struct{})}, "still not deregistered after 50ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.p.release != nil {
+				defer close(tc.p.release)
+			}
+			err := deregister(tc.p, 50*time.Millisecond)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("err %v, want none", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("err %v, want one saying %q", err, tc.wantErr)
 			}
 		})
 	}

@@ -474,7 +474,7 @@ wait:
 	n.loops.Wait()
 	n.st.unsubscribe()
 	if err := leaveWithin(ctx, n.log.With("member_id", n.system.ID),
-		func() { leaveCluster(n.c, handoverWait) },
+		func() { leaveCluster(n.c, handoverWait, n.log) },
 		func() { n.c.Remote.Shutdown(true) }); err != nil {
 		errs = append(errs, err)
 	}
@@ -517,16 +517,43 @@ func leaveWithin(ctx context.Context, log *slog.Logger, leave, stop func()) erro
 // over its grains' identities, as Proto.Actor's Cluster.Shutdown does.
 const handoverWait = 2 * time.Second
 
+// deregisterWait bounds a leaving member's deregistration from the
+// membership provider. Proto.Actor's etcd provider deletes the member's key
+// with no deadline, so with etcd unreachable its Shutdown never returned and
+// every member stopped during an etcd outage ran out its shutdown budget and
+// exited 1. Waiting longer than the registration's lease (3 s) gains nothing:
+// once the member stops keeping it alive (the provider's Shutdown stops that
+// first), the key expires by itself.
+const deregisterWait = 3 * time.Second
+
+// deregister runs the provider's graceful Shutdown, waiting for it at most
+// wait. A Shutdown still running then is left to the process's exit.
+func deregister(p pcluster.ClusterProvider, wait time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(true) }()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("still not deregistered after %v", wait)
+	}
+}
+
 // leaveCluster is the graceful part of Proto.Actor's Cluster.Shutdown(true)
 // (at the version in go.mod), without its last step, stopping remoting,
 // which Close bounds separately: the others learn that this member left
 // (gossip, then the provider), the identity lookup hands its grains over,
 // and gossip stops. Cluster.Shutdown's MemberList.stopMemberList, the one
 // step not reachable from here, does nothing at that version.
-func leaveCluster(c *pcluster.Cluster, handover time.Duration) {
+func leaveCluster(c *pcluster.Cluster, handover time.Duration, log *slog.Logger) {
 	c.Gossip.SetState(pcluster.GracefullyLeftKey, &emptypb.Empty{})
 	c.ActorSystem.Shutdown()
-	_ = c.Config.ClusterProvider.Shutdown(true)
+	if err := deregister(c.Config.ClusterProvider, deregisterWait); err != nil {
+		log.Warn("cluster: gave up deregistering from the membership provider; the others learned of the leave by gossip, and a lease-based registration (etcd) expires by itself",
+			"err", err)
+	}
 	c.IdentityLookup.Shutdown()
 	time.Sleep(handover)
 	c.IdentityLookup.Shutdown()

@@ -655,7 +655,7 @@ func TestClusterAutomanaged(t *testing.T) {
 // the loss of a member (its lease expires).
 func TestClusterEtcd(t *testing.T) {
 	binaries(t)
-	endpoint := startEtcd(t)
+	endpoint, _ := startEtcd(t)
 	c := newTestCluster(t, 3, "etcd", "WALLET_ETCD_ENDPOINTS="+endpoint)
 	l := &ledger{wallets: walletNames(6)}
 	l.open(t, c.live())
@@ -675,6 +675,32 @@ func TestClusterEtcd(t *testing.T) {
 	t.Logf("etcd: %d requests through 3 members, member 2 killed with SIGKILL mid-traffic (every wallet served by the survivors again after %v), then 2; "+
 		"%d acknowledged, %d in flight at the kill resolved by retry; balances agree", len(l.ops), back.Round(time.Millisecond), acked.Load(), unknown)
 	c.stopAll()
+	c.checkStore()
+}
+
+// TestClusterEtcdGoneAtShutdown: etcd goes away under a running cluster
+// and the members are then stopped. Each must still stop cleanly within its
+// shutdown budget (exit 0): it leaves by gossip and hands its grains over;
+// only its deregistration from etcd cannot finish, and its lease expires by
+// itself.
+func TestClusterEtcdGoneAtShutdown(t *testing.T) {
+	binaries(t)
+	endpoint, killEtcd := startEtcd(t)
+	c := newTestCluster(t, 2, "etcd", "WALLET_ETCD_ENDPOINTS="+endpoint)
+	l := &ledger{wallets: walletNames(4)}
+	l.open(t, c.live())
+	acked := runTraffic(l, "g", time.Second, func() []*proc { return c.live() })
+	killEtcd()
+	start := time.Now()
+	c.stopAll()
+	took := time.Since(start)
+	for _, p := range c.procs {
+		if !strings.Contains(p.logs.String(), "gave up deregistering") {
+			t.Errorf("member %d: no warning that its deregistration was given up", p.slot)
+		}
+	}
+	t.Logf("etcd killed after %d acknowledged requests; both members stopped with exit 0 in %v (budget %v)",
+		acked, took.Round(time.Millisecond), shutdownBudget)
 	c.checkStore()
 }
 
@@ -810,10 +836,10 @@ func evictedAfter(logs string, resumed time.Time) time.Duration {
 }
 
 // startEtcd runs a single-member etcd on free loopback ports with a
-// temporary data folder and returns its client endpoint. Without an etcd
-// binary the test is skipped loudly (fails under CI=true): .ci/run installs
-// Debian's etcd-server.
-func startEtcd(t *testing.T) string {
+// temporary data folder and returns its client endpoint, and a func that
+// kills it. Without an etcd binary the test is skipped loudly (fails under
+// CI=true): .ci/run installs Debian's etcd-server.
+func startEtcd(t *testing.T) (endpoint string, kill func()) {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
@@ -835,9 +861,15 @@ func startEtcd(t *testing.T) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		kill()
 		if t.Failed() {
 			t.Logf("etcd logs:\n%s", logs.String())
 		}
@@ -849,7 +881,7 @@ func startEtcd(t *testing.T) string {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if strings.Contains(string(body), `"health":"true"`) {
-				return fmt.Sprintf("127.0.0.1:%d", client)
+				return fmt.Sprintf("127.0.0.1:%d", client), kill
 			}
 		}
 		if time.Now().After(deadline) {
