@@ -473,12 +473,13 @@ wait:
 	close(n.quit)
 	n.loops.Wait()
 	n.st.unsubscribe()
-	if err := leaveWithin(ctx, n.log.With("member_id", n.system.ID),
-		func() { leaveCluster(n.c, handoverWait, n.log) },
+	log := n.log.With("member_id", n.system.ID)
+	if err := leaveWithin(ctx, log,
+		func() { leaveCluster(n.c, handoverWait, log) },
 		func() { n.c.Remote.Shutdown(true) }); err != nil {
 		errs = append(errs, err)
 	}
-	n.log.Info("cluster member stopped", "member_id", n.system.ID)
+	log.Info("cluster member stopped")
 	return errors.Join(errs...)
 }
 
@@ -521,9 +522,9 @@ const handoverWait = 2 * time.Second
 // membership provider. Proto.Actor's etcd provider deletes the member's key
 // with no deadline, so with etcd unreachable its Shutdown never returned and
 // every member stopped during an etcd outage ran out its shutdown budget and
-// exited 1. Waiting longer than the registration's lease (3 s) gains nothing:
-// once the member stops keeping it alive (the provider's Shutdown stops that
-// first), the key expires by itself.
+// exited 1. A registration that cannot be deleted goes anyway: the others
+// learned of the leave by gossip first, and once the process has exited
+// nothing keeps the key's lease alive, which expires within its 3 s TTL.
 const deregisterWait = 3 * time.Second
 
 // deregister runs the provider's graceful Shutdown, waiting for it at most
@@ -551,7 +552,7 @@ func leaveCluster(c *pcluster.Cluster, handover time.Duration, log *slog.Logger)
 	c.Gossip.SetState(pcluster.GracefullyLeftKey, &emptypb.Empty{})
 	c.ActorSystem.Shutdown()
 	if err := deregister(c.Config.ClusterProvider, deregisterWait); err != nil {
-		log.Warn("cluster: gave up deregistering from the membership provider; the others learned of the leave by gossip, and a lease-based registration (etcd) expires by itself",
+		log.Warn("cluster: gave up deregistering from the membership provider; the others learned of the leave by gossip, and a lease-based registration (etcd) expires once this process has exited",
 			"err", err)
 	}
 	c.IdentityLookup.Shutdown()
