@@ -64,7 +64,7 @@ func FromSnapshot(sn Snapshot, l Limits) (*State, error) {
 		if _, dup := s.recs[b.TxID]; dup {
 			return nil, fmt.Errorf("wallet: snapshot lists bet %q twice", b.TxID)
 		}
-		s.recs[b.TxID] = &record{seq: b.Seq, kind: KindBet, amount: amt, round: b.Round, at: b.At, bet: betOpen}
+		s.recs[b.TxID] = s.newRecord(record{seq: b.Seq, kind: KindBet, amount: amt, round: b.Round, at: b.At, bet: betOpen})
 		s.rounds[b.Round] = append(s.rounds[b.Round], b.TxID)
 		s.fifo = append(s.fifo, fifoEntry{id: b.TxID, seq: b.Seq, at: b.At})
 	}
