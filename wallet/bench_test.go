@@ -172,8 +172,10 @@ func BenchmarkRememberedKeyMemory(b *testing.B) {
 			if _, ev, err := s.Apply(bet(id, round, "1.50"), t0); err != nil || ev == nil {
 				b.Fatal(err)
 			}
-			// The win's ids are strings of its own, as they are when they come from another request.
-			if _, ev, err := s.Apply(win(fmt.Sprintf("w-%022d", i), "2.25", fmt.Sprintf("r-%022d", i), fmt.Sprintf("b-%022d", i)), t0); err != nil || ev == nil {
+			// The win's ids are strings of their own, as they are when
+			// they come in another request.
+			w := win(fmt.Sprintf("w-%022d", i), "2.25", fmt.Sprintf("r-%022d", i), fmt.Sprintf("b-%022d", i))
+			if _, ev, err := s.Apply(w, t0); err != nil || ev == nil {
 				b.Fatal(err)
 			}
 		}

@@ -397,11 +397,12 @@ func (s *State) checkEvent(ev Event) error {
 // default): in blocks it marks one object for many, about a third less work
 // per key (BenchmarkRememberedKeyMemory's gc-ns/key). Records are made here
 // in sequence order and forgotten oldest first, so a block dies once its
-// last record is forgotten and a wallet holds at most one block partly
-// forgotten. Blocks start at one record, so a wallet with few keys holds no
-// spare room, and double up to maxRecordBlock. Recall's records, old keys
-// that stay only a while, are allocated one by one: in a block they would
-// keep it alive.
+// last record is forgotten, and a wallet holds about one block partly
+// forgotten (and, for a while, those of the few records Recall keeps past
+// their eviction, at most maxRecalled). Blocks start at one record, so a
+// wallet with few keys holds no spare room, and double up to
+// maxRecordBlock. Recall's own records, old keys that stay only a while,
+// are allocated one by one: in a block they would keep it alive.
 func (s *State) newRecord(r record) *record {
 	if len(s.block) == cap(s.block) {
 		s.block = make([]record, 0, min(max(1, 2*cap(s.block)), maxRecordBlock))
