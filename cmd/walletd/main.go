@@ -176,7 +176,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	engineCfg := actors.Config{
 		IdleTimeout:   m.Config.IdleTimeout,
 		SnapshotEvery: m.Config.SnapshotEvery,
-		Limits:        wallet.Limits{Retention: m.Config.Retention, MaxKeys: wallet.DefaultLimits.MaxKeys},
+		Limits:        wallet.Limits{Retention: m.Config.Retention, MaxKeys: m.Config.MaxKeys},
 		Logger:        log,
 		Observer:      met,
 	}

@@ -34,6 +34,7 @@ type Config struct {
 	IdleTimeout        time.Duration
 	SnapshotEvery      int
 	Retention          time.Duration
+	MaxKeys            int // tx_ids a wallet keeps in memory at most; 0: the wallet domain's default
 	ShutdownTimeout    time.Duration
 
 	ClusterProvider string
@@ -104,6 +105,13 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		return n
 	}
+	// optionalInteger is 0 when name is unset: the consumer's default.
+	optionalInteger := func(name string) int {
+		if str(name, "") == "" {
+			return 0
+		}
+		return integer(name, 0)
+	}
 	list := func(name string) []string {
 		var out []string
 		for _, part := range strings.Split(getenv(name), ",") {
@@ -137,6 +145,7 @@ func Load(getenv func(string) string) (Config, error) {
 		IdleTimeout:        dur("WALLET_IDLE_TIMEOUT", "5m"),
 		SnapshotEvery:      integer("WALLET_SNAPSHOT_EVERY", 1000),
 		Retention:          dur("WALLET_IDEMPOTENCY_RETENTION", "168h"),
+		MaxKeys:            optionalInteger("WALLET_IDEMPOTENCY_MAX_KEYS"),
 		ShutdownTimeout:    dur("WALLET_SHUTDOWN_TIMEOUT", "20s"),
 		ClusterProvider:    str("WALLET_CLUSTER_PROVIDER", ""),
 		ClusterName:        str("WALLET_CLUSTER_NAME", "walletd"),

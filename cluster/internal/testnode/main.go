@@ -67,7 +67,7 @@ func run() (int, error) {
 	node, err := cluster.Start(ctx, cfg, st, actors.Config{
 		IdleTimeout:   cfg.IdleTimeout,
 		SnapshotEvery: cfg.SnapshotEvery,
-		Limits:        wallet.Limits{Retention: cfg.Retention, MaxKeys: wallet.DefaultLimits.MaxKeys},
+		Limits:        wallet.Limits{Retention: cfg.Retention, MaxKeys: cfg.MaxKeys},
 		Observer:      met,
 	}, reg, log)
 	if err != nil {
