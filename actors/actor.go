@@ -492,8 +492,16 @@ func (a *walletActor) onFlushed(ctx actor.Context, err error) {
 	if exists != nil {
 		a.remember(exists.Keys)
 	}
-	a.e.log.Warn("wallet write failed; reloading", "player_id", a.id, "events", len(b.write.Events),
-		"request_ids", requestIDs(b, a.next), "retrying", retry, "err", err)
+	attrs := []any{"player_id", a.id, "events", len(b.write.Events), "request_ids", requestIDs(b, a.next), "retrying", retry, "err", err}
+	if exists != nil {
+		// The way a retry from beyond memory is found, by design: its write
+		// was optimistic (wallet.State.Apply) and the journal holds the key.
+		// A moved version would have been a fence. Not a warning: with a
+		// small WALLET_IDEMPOTENCY_MAX_KEYS every old retry comes this way.
+		a.e.log.Info("wallet write refused: the journal already holds a key of it; reloading to answer from the journal", attrs...)
+	} else {
+		a.e.log.Warn("wallet write failed; reloading", attrs...)
+	}
 	pending := []*batch{b, a.next}
 	a.next = nil
 	var requeue []*request

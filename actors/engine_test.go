@@ -3,12 +3,15 @@ package actors
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/walletd/walletd/internal/logbuf"
 	"github.com/walletd/walletd/wallet"
 )
 
@@ -245,7 +248,9 @@ func TestFailedCommitReloads(t *testing.T) {
 // old tombstone is refused.
 func TestKeysBeyondMemory(t *testing.T) {
 	st := newMemStore()
-	e := newEngine(t, st, Config{Limits: wallet.Limits{Retention: time.Hour, MaxKeys: 2}})
+	var logs logbuf.Buffer
+	e := newEngine(t, st, Config{Limits: wallet.Limits{Retention: time.Hour, MaxKeys: 2},
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	ctx := context.Background()
 	mustOpen(t, e, "p1")
 	mustApply(t, e, "p1", deposit("d1", "100.00"))
@@ -277,6 +282,10 @@ func TestKeysBeyondMemory(t *testing.T) {
 		t.Fatalf("balance %s, want 115.00", v.Balance)
 	}
 	checkJournal(t, st.journal("p1"), v)
+	// Finding an old key is how this works, not a fault: no warning.
+	if out := logs.String(); strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, "the journal already holds a key") {
+		t.Fatalf("logs of retries from beyond memory, want info lines and no warning:\n%s", out)
+	}
 }
 
 func TestPassivationAndReactivation(t *testing.T) {
