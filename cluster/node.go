@@ -30,6 +30,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/walletd/walletd/actors"
@@ -111,6 +112,7 @@ type Node struct {
 	engine *actors.Engine
 	met    *nodeMetrics
 	st     *standing
+	reg    *registration // etcd only
 
 	inflight atomic.Int64
 	closed   atomic.Bool
@@ -184,6 +186,19 @@ func StartWithOptions(ctx context.Context, cfg config.Config, store actors.Store
 	if _, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &probeActor{n: n} }), probeActorName); err != nil {
 		n.c.Shutdown(false)
 		return nil, fmt.Errorf("cluster: spawn the membership probe: %w", err)
+	}
+	if cfg.ClusterProvider == "etcd" {
+		client, err := clientv3.New(etcdConfig(cfg, 5*time.Second, logger))
+		if err != nil {
+			n.c.Shutdown(false)
+			return nil, fmt.Errorf("cluster: etcd at %v: %w", cfg.EtcdEndpoints, err)
+		}
+		n.reg = &registration{client: client, key: registrationKey(cfg.ClusterName, system.ID), every: registrationRefresh, log: log}
+		n.loops.Add(1)
+		go func() {
+			defer n.loops.Done()
+			n.reg.loop(n.quit)
+		}()
 	}
 	n.loops.Add(2)
 	go n.st.clockLoop()
@@ -473,6 +488,9 @@ wait:
 	close(n.quit)
 	n.loops.Wait()
 	n.st.unsubscribe()
+	if n.reg != nil {
+		_ = n.reg.client.Close()
+	}
 	log := n.log.With("member_id", n.system.ID)
 	if err := leaveWithin(ctx, log,
 		func() { leaveCluster(n.c, handoverWait, log) },
@@ -513,6 +531,10 @@ func leaveWithin(ctx context.Context, log *slog.Logger, leave, stop func()) erro
 	}
 	return nil
 }
+
+// registrationRefresh is how often a member touches its etcd registration
+// (registration.go): a member that missed it sees it within this long.
+const registrationRefresh = 2 * time.Second
 
 // handoverWait is how long a leaving member waits for the others to take
 // over its grains' identities, as Proto.Actor's Cluster.Shutdown does.

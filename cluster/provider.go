@@ -34,15 +34,17 @@ func newProvider(ctx context.Context, cfg config.Config, opts Options, logger *s
 		if d, ok := ctx.Deadline(); ok && time.Until(d) < dial {
 			dial = max(time.Until(d), 100*time.Millisecond)
 		}
-		p, err := etcd.NewWithConfig(etcdBaseKey, clientv3.Config{
-			Endpoints:   cfg.EtcdEndpoints,
-			DialTimeout: dial,
-			Logger:      zapToSlog(logger),
-		})
+		p, err := etcd.NewWithConfig(etcdBaseKey, etcdConfig(cfg, dial, logger))
 		if err != nil {
 			return nil, fmt.Errorf("cluster: etcd at %v: %w", cfg.EtcdEndpoints, err)
 		}
 		return p, nil
 	}
 	return nil, fmt.Errorf("cluster: provider %q: want automanaged or etcd", cfg.ClusterProvider)
+}
+
+// etcdConfig is the etcd client configuration of the provider and of the
+// member's registration refresh (registration.go).
+func etcdConfig(cfg config.Config, dial time.Duration, logger *slog.Logger) clientv3.Config {
+	return clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: dial, Logger: zapToSlog(logger)}
 }
