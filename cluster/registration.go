@@ -40,16 +40,26 @@ func (r *registration) touch(ctx context.Context) error {
 	return err
 }
 
-// loop touches the key every period until quit is closed.
+// loop touches the key every period until quit is closed, which also ends
+// a touch under way (etcd may be unreachable at shutdown).
 func (r *registration) loop(quit <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	t := time.NewTicker(r.every)
 	defer t.Stop()
 	for {
 		select {
-		case <-quit:
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := r.touch(context.Background()); err != nil {
+			if err := r.touch(ctx); err != nil {
 				r.log.Debug("cluster: could not refresh the etcd registration", "key", r.key, "err", err)
 			}
 		}
