@@ -532,10 +532,6 @@ func leaveWithin(ctx context.Context, log *slog.Logger, leave, stop func()) erro
 	return nil
 }
 
-// registrationRefresh is how often a member touches its etcd registration
-// (registration.go): a member that missed it sees it within this long.
-const registrationRefresh = 2 * time.Second
-
 // handoverWait is how long a leaving member waits for the others to take
 // over its grains' identities, as Proto.Actor's Cluster.Shutdown does.
 const handoverWait = 2 * time.Second

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/walletd/walletd/internal/pgtest"
 )
@@ -657,6 +658,7 @@ func TestClusterEtcd(t *testing.T) {
 	binaries(t)
 	endpoint, _ := startEtcd(t)
 	c := newTestCluster(t, 3, "etcd", "WALLET_ETCD_ENDPOINTS="+endpoint)
+	checkRegistrationsTouched(t, endpoint, c.live())
 	l := &ledger{wallets: walletNames(6)}
 	l.open(t, c.live())
 	var acked atomic.Int64
@@ -676,6 +678,52 @@ func TestClusterEtcd(t *testing.T) {
 		"%d acknowledged, %d in flight at the kill resolved by retry; balances agree", len(l.ops), back.Round(time.Millisecond), acked.Load(), unknown)
 	c.stopAll()
 	c.checkStore()
+}
+
+// checkRegistrationsTouched: each member's registration is where
+// registrationKey says Proto.Actor's provider puts it, and the member
+// touches it (its revision moves on within a refresh period and a bit).
+func checkRegistrationsTouched(t *testing.T, endpoint string, members []*proc) {
+	t.Helper()
+	client, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	revisions := func() []int64 {
+		var out []int64
+		for _, p := range members {
+			key := registrationKey("walletd-test", p.memberID())
+			resp, err := client.Get(context.Background(), key)
+			if err != nil || len(resp.Kvs) != 1 {
+				t.Fatalf("member %d: no registration at %s (%v)", p.slot, key, err)
+			}
+			out = append(out, resp.Kvs[0].ModRevision)
+		}
+		return out
+	}
+	before := revisions()
+	time.Sleep(registrationRefresh + time.Second)
+	for i, rev := range revisions() {
+		if rev <= before[i] {
+			t.Errorf("member %d: registration not touched in %v (revision %d)", members[i].slot, registrationRefresh+time.Second, rev)
+		}
+	}
+}
+
+// memberID is the id a member logged when it started.
+func (p *proc) memberID() string {
+	for _, line := range strings.Split(p.logs.String(), "\n") {
+		var rec struct {
+			Msg      string
+			MemberID string `json:"member_id"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "cluster member started" {
+			return rec.MemberID
+		}
+	}
+	p.t.Fatalf("member %d logged no start", p.slot)
+	return ""
 }
 
 // TestClusterEtcdGoneAtShutdown: etcd goes away under a running cluster

@@ -24,6 +24,14 @@ type registration struct {
 	log    *slog.Logger
 }
 
+// registrationRefresh is how often a member touches its etcd registration:
+// a member that missed it sees it within this long.
+const registrationRefresh = 2 * time.Second
+
+// touchTimeout bounds one touch; a healthy etcd answers in milliseconds, and
+// a member stopping while etcd is away waits no longer than this for it.
+const touchTimeout = time.Second
+
 // registrationKey is the key Proto.Actor's etcd provider registers a member
 // under: <base>/<cluster>/<cluster>@<member id>.
 func registrationKey(clusterName, memberID string) string {
@@ -34,32 +42,22 @@ func registrationKey(clusterName, memberID string) string {
 // the key: a key that is gone (a lease that expired while etcd was away)
 // is the provider's to register again.
 func (r *registration) touch(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, r.every)
+	ctx, cancel := context.WithTimeout(ctx, touchTimeout)
 	defer cancel()
 	_, err := r.client.Put(ctx, r.key, "", clientv3.WithIgnoreValue(), clientv3.WithIgnoreLease())
 	return err
 }
 
-// loop touches the key every period until quit is closed, which also ends
-// a touch under way (etcd may be unreachable at shutdown).
+// loop touches the key every period until quit is closed.
 func (r *registration) loop(quit <-chan struct{}) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-quit:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	t := time.NewTicker(r.every)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-quit:
 			return
 		case <-t.C:
-			if err := r.touch(ctx); err != nil {
+			if err := r.touch(context.Background()); err != nil {
 				r.log.Debug("cluster: could not refresh the etcd registration", "key", r.key, "err", err)
 			}
 		}
