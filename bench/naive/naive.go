@@ -13,6 +13,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/cockroachdb/apd/v3"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -154,12 +155,11 @@ func (w *Wallet) apply(ctx context.Context, playerID, txID, kind, delta, ref str
 			}
 			delta = amount
 		}
-		var after string
-		var ok bool
-		if err := tx.QueryRow(ctx, `SELECT ($1::numeric + $2::numeric)::text, ($1::numeric + $2::numeric) >= 0`, balance, delta).Scan(&after, &ok); err != nil {
+		after, sign, err := add(balance, delta)
+		if err != nil {
 			return err
 		}
-		if !ok {
+		if sign < 0 {
 			return ErrInsufficientFunds
 		}
 		res.Version++
@@ -263,4 +263,30 @@ func (w *Wallet) History(ctx context.Context, playerID string, before int64, lim
 		err := r.Scan(&e.Seq, &e.TxID, &e.Kind, &e.Amount, &e.BalanceAfter, &e.RefTxID, &e.CreatedAt)
 		return e, err
 	})
+}
+
+// decimal adds exactly: 34 digits, and an inexact or rounded sum is an error
+// rather than a changed amount.
+var decimal = func() *apd.Context {
+	c := apd.BaseContext.WithPrecision(34)
+	c.Traps |= apd.Inexact | apd.Rounded
+	return c
+}()
+
+// add returns a + b for two decimal strings, in the larger of their scales
+// (as Postgres's numeric adds), and its sign. The baseline computes the new balance in its
+// own code, as a wallet service does, rather than in one more round trip to
+// the database.
+func add(a, b string) (string, int, error) {
+	var x, y, sum apd.Decimal
+	if _, _, err := x.SetString(a); err != nil {
+		return "", 0, fmt.Errorf("naive: balance %q: %w", a, err)
+	}
+	if _, _, err := y.SetString(b); err != nil {
+		return "", 0, fmt.Errorf("naive: amount %q: %w", b, err)
+	}
+	if _, err := decimal.Add(&sum, &x, &y); err != nil {
+		return "", 0, fmt.Errorf("naive: %s + %s: %w", a, b, err)
+	}
+	return sum.Text('f'), sum.Sign(), nil
 }

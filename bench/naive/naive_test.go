@@ -49,3 +49,28 @@ func TestNaiveIsCorrect(t *testing.T) {
 		t.Fatalf("retry: %+v %v", r, err)
 	}
 }
+
+// add must give what Postgres's numeric gave in the round trip it replaces.
+func TestAdd(t *testing.T) {
+	for _, tc := range []struct {
+		a, b, want string
+		sign       int
+	}{
+		{"10.00", "-0.10", "9.90", 1},
+		{"0.10", "-0.10", "0.00", 0},
+		{"0.10", "-0.11", "-0.01", -1},
+		{"5", "0.25", "5.25", 1},
+		{"1.5", "-1.50", "0.00", 0},
+		{"99999999999999999999.99", "0.01", "100000000000000000000.00", 1},
+	} {
+		got, sign, err := add(tc.a, tc.b)
+		if err != nil || got != tc.want || sign != tc.sign {
+			t.Errorf("add(%s, %s) = %s, %d, %v; want %s, %d", tc.a, tc.b, got, sign, err, tc.want, tc.sign)
+		}
+	}
+	for _, bad := range [][2]string{{"x", "1"}, {"1", ""}, {"1e40", "1e-40"}} {
+		if got, _, err := add(bad[0], bad[1]); err == nil {
+			t.Errorf("add(%s, %s) = %s, want an error", bad[0], bad[1], got)
+		}
+	}
+}
