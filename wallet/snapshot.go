@@ -35,7 +35,7 @@ func (s *State) Snapshot() Snapshot {
 	for _, ids := range s.rounds {
 		for _, id := range ids {
 			if rec, ok := s.recs[id]; ok && rec.bet == betOpen {
-				sn.OpenBets = append(sn.OpenBets, SnapshotBet{TxID: id, Seq: rec.seq, Amount: rec.amount.String(), Round: rec.round, At: rec.at})
+				sn.OpenBets = append(sn.OpenBets, SnapshotBet{TxID: id, Seq: rec.seq, Amount: rec.amount.String(), Round: rec.round, At: rec.at.time()})
 			}
 		}
 	}
@@ -64,9 +64,9 @@ func FromSnapshot(sn Snapshot, l Limits) (*State, error) {
 		if _, dup := s.recs[b.TxID]; dup {
 			return nil, fmt.Errorf("wallet: snapshot lists bet %q twice", b.TxID)
 		}
-		s.recs[b.TxID] = s.newRecord(record{seq: b.Seq, kind: KindBet, amount: amt, round: b.Round, at: b.At, bet: betOpen})
+		s.recs[b.TxID] = s.newRecord(record{seq: b.Seq, kind: codeOf(KindBet), amount: amt, round: b.Round, at: instantOf(b.At), bet: betOpen})
 		s.rounds[b.Round] = append(s.rounds[b.Round], b.TxID)
-		s.fifo = append(s.fifo, fifoEntry{id: b.TxID, seq: b.Seq, at: b.At})
+		s.fifo = append(s.fifo, fifoEntry{id: b.TxID, seq: b.Seq, at: instantOf(b.At)})
 	}
 	return s, nil
 }

@@ -3,6 +3,7 @@ package wallet
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -33,22 +34,84 @@ const (
 	betRolledBack
 )
 
-// record is what the wallet remembers of one applied transaction.
+// record is what the wallet remembers of one applied transaction. A wallet
+// remembers one per key for the retention window (a week by default), so its
+// size is walletd's memory per remembered transaction: the kind is a byte
+// and the time an int64 rather than a string and a time.Time (88 bytes where
+// they made it 120; BenchmarkRememberedKeyMemory).
 type record struct {
 	seq    uint64
-	kind   Kind
 	amount Amount
 	round  string
 	ref    string
-	at     time.Time
+	at     instant
+	kind   kindCode
 	bet    betState
 }
 
+// fifoEntry is a remembered key in sequence order, for eviction.
 type fifoEntry struct {
 	id   string
 	seq  uint64
-	at   time.Time
+	at   instant
 	tomb bool
+}
+
+// instant is a time as Unix nanoseconds, 8 bytes where a time.Time takes 24.
+// It keeps the instant, in UTC as it would come back from the store, not the
+// location or the monotonic reading. Times outside what int64 nanoseconds
+// hold (the years 1678–2262) saturate, so instants order as their times do
+// and eviction by age keeps a key rather than dropping it early; the zero
+// time, and any time before 1678, comes back as the zero time.
+type instant int64
+
+var (
+	firstInstant = time.Unix(0, math.MinInt64+1)
+	lastInstant  = time.Unix(0, math.MaxInt64)
+)
+
+func instantOf(t time.Time) instant {
+	switch {
+	case t.Before(firstInstant):
+		return math.MinInt64
+	case t.After(lastInstant):
+		return math.MaxInt64
+	}
+	return instant(t.UnixNano())
+}
+
+func (i instant) time() time.Time {
+	if i == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(i)).UTC()
+}
+
+// kindCode is a Kind in one byte.
+type kindCode uint8
+
+var kinds = [...]Kind{KindDeposit, KindWithdraw, KindBet, KindWin, KindRollback}
+
+// kindUnknown stands for a kind that is none of the five. Commands and
+// replayed events are checked first; only Recall's events, which come from
+// the store unchecked, could carry one, and a record of it matches no
+// command (a retry of it is a TX_CONFLICT).
+const kindUnknown = kindCode(len(kinds))
+
+func codeOf(k Kind) kindCode {
+	for i, kk := range kinds {
+		if kk == k {
+			return kindCode(i)
+		}
+	}
+	return kindUnknown
+}
+
+func (c kindCode) kind() Kind {
+	if c < kindUnknown {
+		return kinds[c]
+	}
+	return "unknown"
 }
 
 // State is one wallet: the pure, deterministic state machine that holds every
@@ -218,8 +281,8 @@ func (s *State) decide(cmd Command, amount Amount, now time.Time) (Result, *Even
 				return Result{}, nil, err
 			}
 			switch {
-			case bet.kind != KindBet:
-				return Result{}, nil, Errorf(CodeBadRequest, "bet_tx_id %s names a %s, not a bet", cmd.Ref, bet.kind)
+			case bet.kind.kind() != KindBet:
+				return Result{}, nil, Errorf(CodeBadRequest, "bet_tx_id %s names a %s, not a bet", cmd.Ref, bet.kind.kind())
 			case bet.bet == betRolledBack:
 				return Result{}, nil, Errorf(CodeBetRolledBack, "bet %s was rolled back", cmd.Ref)
 			case bet.bet == betSettled:
@@ -228,6 +291,11 @@ func (s *State) decide(cmd Command, amount Amount, now time.Time) (Result, *Even
 				return Result{}, nil, Errorf(CodeBadRequest, "bet %s belongs to round %s, not %s", cmd.Ref, bet.round, cmd.RoundID)
 			}
 			ev.Settles = []string{cmd.Ref}
+			if cmd.RoundID != "" {
+				// The same text as the bet's round: share the bet's copy,
+				// so the win's record does not keep the request's alive.
+				ev.RoundID = bet.round
+			}
 		} else if cmd.RoundID != "" {
 			ev.Settles = slices.Clone(s.rounds[cmd.RoundID])
 		}
@@ -244,8 +312,8 @@ func (s *State) decide(cmd Command, amount Amount, now time.Time) (Result, *Even
 			res.Outcome = OutcomeTombstoned
 		case err != nil:
 			return Result{}, nil, err
-		case bet.kind != KindBet:
-			return Result{}, nil, Errorf(CodeBadRequest, "ref_tx_id %s names a %s, not a bet", cmd.Ref, bet.kind)
+		case bet.kind.kind() != KindBet:
+			return Result{}, nil, Errorf(CodeBadRequest, "ref_tx_id %s names a %s, not a bet", cmd.Ref, bet.kind.kind())
 		case bet.bet == betSettled:
 			return Result{}, nil, Errorf(CodeBetAlreadySettled, "bet %s is already settled", cmd.Ref)
 		case bet.bet == betRolledBack:
@@ -308,16 +376,17 @@ func (s *State) validate(cmd Command) error {
 
 // retry answers a request whose tx_id the wallet has applied before.
 func (s *State) retry(cmd Command, amount Amount, rec *record) (Result, *Event, error) {
-	same := rec.kind == cmd.Kind && rec.ref == cmd.Ref
+	kind := rec.kind.kind()
+	same := kind == cmd.Kind && rec.ref == cmd.Ref
 	if cmd.Kind != KindRollback {
 		same = same && rec.amount.Cmp(amount) == 0 && rec.round == cmd.RoundID
 	}
 	if !same {
-		return Result{}, nil, Errorf(CodeTxConflict, "tx_id %s was already used for a different %s", cmd.TxID, rec.kind)
+		return Result{}, nil, Errorf(CodeTxConflict, "tx_id %s was already used for a different %s", cmd.TxID, kind)
 	}
 	return Result{
-		TxID: cmd.TxID, Kind: rec.kind, Amount: rec.amount, Balance: s.balance,
-		Version: rec.seq, Duplicate: true, Outcome: OutcomeDuplicate, At: rec.at,
+		TxID: cmd.TxID, Kind: kind, Amount: rec.amount, Balance: s.balance,
+		Version: rec.seq, Duplicate: true, Outcome: OutcomeDuplicate, At: rec.at.time(),
 	}, nil, nil
 }
 
@@ -411,14 +480,14 @@ func (s *State) newRecord(r record) *record {
 	return &s.block[len(s.block)-1]
 }
 
-// maxRecordBlock bounds a block of records (about 8 KB).
+// maxRecordBlock bounds a block of records (about 5.5 KB).
 const maxRecordBlock = 64
 
 // apply is the one place that changes a wallet: Apply and Replay both use it.
 func (s *State) apply(ev *Event) {
 	s.balance = ev.BalanceAfter
 	s.version = ev.Seq
-	rec := s.newRecord(record{seq: ev.Seq, kind: ev.Kind, amount: ev.Amount, round: ev.RoundID, ref: ev.Ref, at: ev.At})
+	rec := s.newRecord(record{seq: ev.Seq, kind: codeOf(ev.Kind), amount: ev.Amount, round: ev.RoundID, ref: ev.Ref, at: instantOf(ev.At)})
 	switch ev.Kind {
 	case KindBet:
 		rec.bet = betOpen
@@ -439,7 +508,7 @@ func (s *State) apply(ev *Event) {
 	case KindRollback:
 		if ev.Tombstone {
 			s.tombs[ev.Ref] = ev.Seq
-			s.fifo = append(s.fifo, fifoEntry{id: ev.Ref, seq: ev.Seq, at: ev.At, tomb: true})
+			s.fifo = append(s.fifo, fifoEntry{id: ev.Ref, seq: ev.Seq, at: instantOf(ev.At), tomb: true})
 		} else {
 			s.closeBet(ev.Ref, betRolledBack)
 		}
@@ -450,7 +519,7 @@ func (s *State) apply(ev *Event) {
 	if ev.Tombstone {
 		delete(s.absent, ev.Ref) // the store holds a tombstone of it now
 	}
-	s.fifo = append(s.fifo, fifoEntry{id: ev.TxID, seq: ev.Seq, at: ev.At})
+	s.fifo = append(s.fifo, fifoEntry{id: ev.TxID, seq: ev.Seq, at: instantOf(ev.At)})
 }
 
 func (s *State) closeBet(id string, to betState) {
@@ -503,10 +572,10 @@ func (s *State) addOpen(id, round string, seq uint64) {
 // evict forgets keys older than the retention window, and the oldest keys
 // beyond MaxKeys, moving the horizon past them.
 func (s *State) evict(now time.Time) {
-	cutoff := now.Add(-s.limits.Retention)
+	cutoff := instantOf(now.Add(-s.limits.Retention))
 	for s.fifoHead < len(s.fifo) {
 		e := s.fifo[s.fifoHead]
-		if len(s.fifo)-s.fifoHead <= s.limits.MaxKeys && !e.at.Before(cutoff) {
+		if len(s.fifo)-s.fifoHead <= s.limits.MaxKeys && e.at >= cutoff {
 			break
 		}
 		s.fifo[s.fifoHead] = fifoEntry{}
@@ -582,7 +651,7 @@ func (s *State) Recall(ids []string, evs []Event) {
 		if _, ok := s.recs[ev.TxID]; ok {
 			continue
 		}
-		rec := &record{seq: ev.Seq, kind: ev.Kind, amount: ev.Amount, round: ev.RoundID, ref: ev.Ref, at: ev.At}
+		rec := &record{seq: ev.Seq, kind: codeOf(ev.Kind), amount: ev.Amount, round: ev.RoundID, ref: ev.Ref, at: instantOf(ev.At)}
 		if ev.Kind == KindBet {
 			rec.bet = betFate(ev, evs[i+1:])
 		}

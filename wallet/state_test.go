@@ -946,3 +946,86 @@ func TestResultCarriesCurrency(t *testing.T) {
 		t.Fatalf("a refusal: %+v %v", res, err)
 	}
 }
+
+// A retry is answered with what the wallet remembers in its compact record:
+// the original kind, amount, version and time (to the nanosecond, in UTC,
+// whatever location the clock gave), and a record of a kind the store
+// should never hold matches no command instead of panicking.
+func TestRetryAnswersFromCompactRecord(t *testing.T) {
+	berlin := time.FixedZone("CET", 3600)
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+	}{
+		{"utc", t0},
+		{"nanoseconds", t0.Add(123456789 * time.Nanosecond)},
+		{"other location", t0.In(berlin)},
+		{"zero time", time.Time{}},
+		{"before 1970", time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC)},
+		{"year 2300", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(eur, DefaultLimits)
+			if _, _, err := s.Apply(dep("d1", "10.00"), tc.at); err != nil {
+				t.Fatal(err)
+			}
+			first, _, err := s.Apply(bet("b1", "r1", "2.50"), tc.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, ev, err := s.Apply(bet("b1", "r1", "2.50"), tc.at.Add(time.Hour))
+			if err != nil || ev != nil || !again.Duplicate {
+				t.Fatalf("retry: %+v %v %v", again, ev, err)
+			}
+			if again.Kind != KindBet || again.Amount.String() != "2.50" || again.Version != first.Version {
+				t.Fatalf("retry answered %+v, first %+v", again, first)
+			}
+			if tc.at.Year() > 2262 {
+				return // beyond int64 nanoseconds the time saturates; the key is kept
+			}
+			if !again.At.Equal(first.At) {
+				t.Fatalf("retry answered at %v, first at %v", again.At, first.At)
+			}
+			if !tc.at.IsZero() && again.At.Location() != time.UTC {
+				t.Fatalf("retry's time in %v, want UTC", again.At.Location())
+			}
+			if _, _, err := s.Apply(win("b1", "2.50", "r1", ""), tc.at); ErrorCode(err) != CodeTxConflict {
+				t.Fatalf("the bet's tx_id as a win: %v, want TX_CONFLICT", err)
+			}
+		})
+	}
+
+	// A journal event of no known kind, as only a damaged store could hand
+	// Recall: its tx_id answers TX_CONFLICT, nothing is applied.
+	s := New(eur, Limits{MaxKeys: 1})
+	for _, c := range []Command{dep("d1", "10.00"), dep("d2", "1.00"), dep("d3", "1.00")} {
+		if _, _, err := s.Apply(c, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A refusal (a deposit of zero) of a key that may have left memory asks
+	// the store first.
+	_, _, err := s.Apply(dep("d1", "0"), t0)
+	var need *NeedLookup
+	if !errors.As(err, &need) {
+		t.Fatalf("retry of an evicted key: %v, want NeedLookup", err)
+	}
+	odd := Event{Seq: 1, TxID: "d1", Kind: "transfer", Amount: mustAmount(t, "10.00"), BalanceAfter: mustAmount(t, "10.00"), At: t0}
+	s.Recall(need.IDs, []Event{odd})
+	before := viewOf(s)
+	if _, _, err := s.Apply(dep("d1", "10.00"), t0); ErrorCode(err) != CodeTxConflict {
+		t.Fatalf("retry of a key recalled with an unknown kind: %v, want TX_CONFLICT", err)
+	}
+	if !reflect.DeepEqual(viewOf(s), before) {
+		t.Fatal("a refused retry changed the wallet")
+	}
+}
+
+func mustAmount(t *testing.T, s string) Amount {
+	t.Helper()
+	a, err := ParseAmount(s, eur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
