@@ -44,6 +44,14 @@ func (r *Report) Markdown(name string) string {
 			p("| Machine before the first run | **still %.2f of %d cores busy after waiting %g s**: something else is using the machine, and every figure is lower and noisier for it |\n", q.BusyCores, h.Cores, q.WaitedS)
 		}
 	}
+	if sp := h.Speed; sp != nil {
+		b := sp.Before
+		line := fmt.Sprintf("SHA-256 %.0f MB/s on one core, TCP loopback round trip %.1f µs before the first run", b.HashMBps, b.LoopbackRTTus)
+		if a := sp.After; a != nil {
+			line += fmt.Sprintf("; %.0f MB/s and %.1f µs after the last", a.HashMBps, a.LoopbackRTTus)
+		}
+		p("| Machine speed | %s (fixed workloads: compare figures only between runs whose machine ran them alike) |\n", line)
+	}
 	s := h.Settings
 	p("| Runs | %s loop, %s API, %g s measured after %g s warm-up, mix %s; hot = one wallet, uniform = %d wallets; naive pool %d connections |\n",
 		s.Mode, s.Format, s.DurationS, s.WarmupS, s.Mix, s.Wallets, s.NaiveConns)

@@ -46,6 +46,9 @@ type Header struct {
 	// Quiet is the machine's CPU use just before the first measured run,
 	// after the suite waited for it to settle.
 	Quiet *Quiet `json:"quiet,omitempty"`
+	// Speed is how fast the machine ran fixed workloads before the first
+	// run and after the last (see Speed).
+	Speed *SpeedProbe `json:"speed,omitempty"`
 }
 
 // Settings of the suite.

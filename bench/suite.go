@@ -241,6 +241,12 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (rep *Report, err error) {
 	} else {
 		say("machine still busy after %g s: %.2f cores in use by something else; running anyway", q.WaitedS, q.BusyCores)
 	}
+	before, err := MeasureSpeed(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("machine speed: %w", err)
+	}
+	rep.Header.Speed = &SpeedProbe{Before: before}
+	say("machine speed: SHA-256 %.0f MB/s on one core, TCP loopback round trip %.1f µs", before.HashMBps, before.LoopbackRTTus)
 
 	for _, scenario := range []string{ScenarioHot, ScenarioUniform} {
 		wallets, skew := many, Skew{Kind: "uniform"}
@@ -290,6 +296,12 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (rep *Report, err error) {
 			rep.Results = append(rep.Results, res)
 		}
 	}
+	after, err := MeasureSpeed(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("machine speed: %w", err)
+	}
+	rep.Header.Speed.After = &after
+	say("machine speed after the runs: SHA-256 %.0f MB/s, TCP loopback round trip %.1f µs", after.HashMBps, after.LoopbackRTTus)
 	// Results grouped by system, in the order of cfg.Systems.
 	slices.SortStableFunc(rep.Results, func(a, b Result) int {
 		return slices.Index(systems, a.System) - slices.Index(systems, b.System)

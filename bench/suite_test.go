@@ -70,6 +70,10 @@ func runTinySuite(t *testing.T, pg string, systems []string, profile string, rep
 	if q := rep.Header.Quiet; q == nil || q.WaitedS != 0 || !strings.Contains(string(md), "| Machine before the first run |") {
 		t.Errorf("the machine's state before the runs: %+v\n%s", q, md)
 	}
+	if sp := rep.Header.Speed; sp == nil || sp.Before.HashMBps <= 0 || sp.After == nil || sp.After.LoopbackRTTus <= 0 ||
+		!strings.Contains(string(md), "| Machine speed | SHA-256 ") || !strings.Contains(string(md), "after the last") {
+		t.Errorf("the machine's speed before and after the runs: %+v\n%s", sp, md)
+	}
 	return rep
 }
 
