@@ -274,9 +274,9 @@ var decimal = func() *apd.Context {
 }()
 
 // add returns a + b for two decimal strings, in the larger of their scales
-// (as Postgres's numeric adds), and its sign. The baseline computes the new balance in its
-// own code, as a wallet service does, rather than in one more round trip to
-// the database.
+// (as Postgres's numeric adds), and its sign. The baseline computes the new
+// balance in its own code, as a wallet service does, rather than in one more
+// round trip to the database.
 func add(a, b string) (string, int, error) {
 	var x, y, sum apd.Decimal
 	if _, _, err := x.SetString(a); err != nil {
