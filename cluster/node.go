@@ -193,7 +193,7 @@ func StartWithOptions(ctx context.Context, cfg config.Config, store actors.Store
 			n.c.Shutdown(false)
 			return nil, fmt.Errorf("cluster: etcd at %v: %w", cfg.EtcdEndpoints, err)
 		}
-		n.reg = &registration{client: client, key: registrationKey(cfg.ClusterName, system.ID), every: registrationRefresh, log: log}
+		n.reg = &registration{client: client, key: registrationKey(cfg.ClusterName, system.ID), log: log}
 		n.loops.Add(1)
 		go func() {
 			defer n.loops.Done()

@@ -20,7 +20,6 @@ import (
 type registration struct {
 	client *clientv3.Client
 	key    string
-	every  time.Duration
 	log    *slog.Logger
 }
 
@@ -48,9 +47,9 @@ func (r *registration) touch(ctx context.Context) error {
 	return err
 }
 
-// loop touches the key every period until quit is closed.
+// loop touches the key every registrationRefresh until quit is closed.
 func (r *registration) loop(quit <-chan struct{}) {
-	t := time.NewTicker(r.every)
+	t := time.NewTicker(registrationRefresh)
 	defer t.Stop()
 	for {
 		select {

@@ -36,7 +36,7 @@ func TestRegistrationTouch(t *testing.T) {
 		t.Fatalf("watch: %+v", resp)
 	}
 	log := slog.New(slog.DiscardHandler)
-	r := &registration{client: client, key: key, every: 5 * time.Second, log: log}
+	r := &registration{client: client, key: key, log: log}
 	if err := r.touch(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestRegistrationTouch(t *testing.T) {
 		t.Fatal("a watcher that missed the registration did not see the touch")
 	}
 
-	gone := &registration{client: client, key: registrationKey("walletd-test", "gone"), every: 5 * time.Second, log: log}
+	gone := &registration{client: client, key: registrationKey("walletd-test", "gone"), log: log}
 	if err := gone.touch(ctx); err == nil {
 		t.Fatal("touching a key that is gone succeeded")
 	}

@@ -49,6 +49,11 @@ type record struct {
 	bet    betState
 }
 
+// recordOf is what the wallet remembers of ev (its bet state aside).
+func recordOf(ev *Event) record {
+	return record{seq: ev.Seq, kind: codeOf(ev.Kind), amount: ev.Amount, round: ev.RoundID, ref: ev.Ref, at: instantOf(ev.At)}
+}
+
 // fifoEntry is a remembered key in sequence order, for eviction.
 type fifoEntry struct {
 	id   string
@@ -487,7 +492,7 @@ const maxRecordBlock = 64
 func (s *State) apply(ev *Event) {
 	s.balance = ev.BalanceAfter
 	s.version = ev.Seq
-	rec := s.newRecord(record{seq: ev.Seq, kind: codeOf(ev.Kind), amount: ev.Amount, round: ev.RoundID, ref: ev.Ref, at: instantOf(ev.At)})
+	rec := s.newRecord(recordOf(ev))
 	switch ev.Kind {
 	case KindBet:
 		rec.bet = betOpen
@@ -651,7 +656,8 @@ func (s *State) Recall(ids []string, evs []Event) {
 		if _, ok := s.recs[ev.TxID]; ok {
 			continue
 		}
-		rec := &record{seq: ev.Seq, kind: codeOf(ev.Kind), amount: ev.Amount, round: ev.RoundID, ref: ev.Ref, at: instantOf(ev.At)}
+		rec := new(record)
+		*rec = recordOf(&ev)
 		if ev.Kind == KindBet {
 			rec.bet = betFate(ev, evs[i+1:])
 		}
