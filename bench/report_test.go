@@ -137,6 +137,42 @@ func sampleReport() *Report {
 	return r
 }
 
+// A verdict drawn from repeated runs lists the runs it comes from, so a
+// reader sees how near the bar each turn fell.
+func TestAcceptanceListsRuns(t *testing.T) {
+	r := sampleReport()
+	for i, x := range r.Results {
+		if x.Users != 50 {
+			continue
+		}
+		switch {
+		case x.System == SystemWalletdPostgres && x.Scenario == ScenarioHot:
+			r.Results[i].Repeats = []RunFigures{{RPS: 9000, P99MS: 8}, {RPS: 7600, P99MS: 7}, {RPS: 9900, P99MS: 9}}
+		case x.System == SystemNaive && x.Scenario == ScenarioHot:
+			r.Results[i].Repeats = []RunFigures{{RPS: 400, P99MS: 300}, {RPS: 400, P99MS: 310}, {RPS: 450, P99MS: 290}}
+		case x.System == SystemWalletdPostgres && x.Scenario == ScenarioUniform:
+			r.Results[i].Repeats = []RunFigures{{RPS: 8000, P99MS: 12}, {RPS: 7000, P99MS: 25.5}, {RPS: 9000, P99MS: 9}}
+		}
+	}
+	r.Finish(time.Minute)
+	want := map[string]string{
+		"hot wallet: walletd ≥ 20× naive throughput":     "lowest 22.50× (walletd-postgres, hot, 50 users; runs 22.50×, 19.00×, 22.00×)",
+		"10,000 wallets: walletd ≥ 5× naive throughput": "lowest 5.33× (walletd-postgres, uniform, 50 users)",
+		"walletd P99 at 50 users ≤ 20 ms":               "highest 12.00 ms (walletd-postgres, uniform; runs 12.00 ms, 25.50 ms, 9.00 ms)",
+	}
+	for _, c := range r.Acceptance {
+		if w, ok := want[c.Criterion]; ok {
+			if c.Actual != w {
+				t.Errorf("%s: %q, want %q", c.Criterion, c.Actual, w)
+			}
+			delete(want, c.Criterion)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("criteria missing: %v", want)
+	}
+}
+
 func TestReportFinish(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
