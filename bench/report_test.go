@@ -156,7 +156,7 @@ func TestAcceptanceListsRuns(t *testing.T) {
 	}
 	r.Finish(time.Minute)
 	want := map[string]string{
-		"hot wallet: walletd ≥ 20× naive throughput":     "lowest 22.50× (walletd-postgres, hot, 50 users; runs 22.50×, 19.00×, 22.00×)",
+		"hot wallet: walletd ≥ 20× naive throughput":    "lowest 22.50× (walletd-postgres, hot, 50 users; runs 22.50×, 19.00×, 22.00×)",
 		"10,000 wallets: walletd ≥ 5× naive throughput": "lowest 5.33× (walletd-postgres, uniform, 50 users)",
 		"walletd P99 at 50 users ≤ 20 ms":               "highest 12.00 ms (walletd-postgres, uniform; runs 12.00 ms, 25.50 ms, 9.00 ms)",
 	}
