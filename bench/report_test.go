@@ -137,9 +137,8 @@ func sampleReport() *Report {
 	return r
 }
 
-// A verdict drawn from repeated runs lists the runs it comes from (and
-// counts every run it checked), so a
-// reader sees how near the bar each turn fell.
+// A verdict drawn from repeated runs lists the runs it comes from, so a
+// reader sees how near the bar each turn fell, and counts every run checked.
 func TestAcceptanceListsRuns(t *testing.T) {
 	r := sampleReport()
 	for i, x := range r.Results {
