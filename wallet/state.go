@@ -513,7 +513,7 @@ func (s *State) apply(ev *Event) {
 	case KindRollback:
 		if ev.Tombstone {
 			s.tombs[ev.Ref] = ev.Seq
-			s.fifo = append(s.fifo, fifoEntry{id: ev.Ref, seq: ev.Seq, at: instantOf(ev.At), tomb: true})
+			s.fifo = append(s.fifo, fifoEntry{id: ev.Ref, seq: ev.Seq, at: rec.at, tomb: true})
 		} else {
 			s.closeBet(ev.Ref, betRolledBack)
 		}
@@ -524,7 +524,7 @@ func (s *State) apply(ev *Event) {
 	if ev.Tombstone {
 		delete(s.absent, ev.Ref) // the store holds a tombstone of it now
 	}
-	s.fifo = append(s.fifo, fifoEntry{id: ev.TxID, seq: ev.Seq, at: instantOf(ev.At)})
+	s.fifo = append(s.fifo, fifoEntry{id: ev.TxID, seq: ev.Seq, at: rec.at})
 }
 
 func (s *State) closeBet(id string, to betState) {
@@ -656,8 +656,8 @@ func (s *State) Recall(ids []string, evs []Event) {
 		if _, ok := s.recs[ev.TxID]; ok {
 			continue
 		}
-		rec := new(record)
-		*rec = recordOf(&ev)
+		r := recordOf(&ev)
+		rec := &r
 		if ev.Kind == KindBet {
 			rec.bet = betFate(ev, evs[i+1:])
 		}
