@@ -45,12 +45,11 @@ func (r *Report) Markdown(name string) string {
 		}
 	}
 	if sp := h.Speed; sp != nil {
-		b := sp.Before
-		line := fmt.Sprintf("SHA-256 %.0f MB/s on one core, TCP loopback round trip %.1f µs before the first run", b.HashMBps, b.LoopbackRTTus)
+		line := sp.Before.String() + " before the first run"
 		if a := sp.After; a != nil {
-			line += fmt.Sprintf("; %.0f MB/s and %.1f µs after the last", a.HashMBps, a.LoopbackRTTus)
+			line += "; " + a.String() + " after the last"
 		}
-		p("| Machine speed | %s (fixed workloads: compare figures only between runs whose machine ran them alike) |\n", line)
+		p("| Machine speed | %s (fixed workloads: compare figures only between runs whose machine ran them alike; the naive design follows the Postgres commit) |\n", line)
 	}
 	s := h.Settings
 	p("| Runs | %s loop, %s API, %g s measured after %g s warm-up, mix %s; hot = one wallet, uniform = %d wallets; naive pool %d connections |\n",

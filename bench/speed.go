@@ -3,10 +3,13 @@ package bench
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Speed is how fast the machine ran two fixed workloads. The same code
@@ -23,6 +26,25 @@ type Speed struct {
 	// on 127.0.0.1 between two goroutines, in µs: the system calls and
 	// wake-ups every HTTP request of the suite pays at least twice.
 	LoopbackRTTus float64 `json:"loopback_rtt_us"`
+	// PGCommitus: the mean time of one-row INSERTs committed one after
+	// another on the suite's Postgres server, in µs: a round trip plus a
+	// flush of the WAL to disk. The naive design pays it with its row
+	// lock held, once per bet, while walletd shares one among all the
+	// events of a group commit, so the ratios between them follow the
+	// disk: the naive design ran about three times as fast on a VM whose
+	// flush took 51 µs (pg_test_fsync) as on the VMs before it, walletd
+	// about 1.5 times (docs/benchmarks.md). Zero when the suite
+	// uses no Postgres.
+	PGCommitus float64 `json:"pg_commit_us,omitempty"`
+}
+
+// String is the speed as the progress log and the report print it.
+func (s Speed) String() string {
+	line := fmt.Sprintf("SHA-256 %.0f MB/s on one core, TCP loopback round trip %.1f µs", s.HashMBps, s.LoopbackRTTus)
+	if s.PGCommitus > 0 {
+		line += fmt.Sprintf(", Postgres commit %.0f µs", s.PGCommitus)
+	}
+	return line
 }
 
 // SpeedProbe is the machine's speed before the first measured run and after
@@ -37,6 +59,8 @@ const (
 	speedHashRounds  = 3
 	speedRoundTrips  = 5000
 	speedWarmupTrips = 200
+	speedCommits     = 1000
+	speedWarmCommits = 50
 )
 
 // MeasureSpeed runs both workloads, in about half a second on a
@@ -133,4 +157,52 @@ func loopbackRTT(ctx context.Context, warmup, n int) (time.Duration, error) {
 		return 0, err
 	}
 	return took / time.Duration(n), nil
+}
+
+// commitProbe measures commits on a database of its own, created once per
+// suite (dropping a database makes Postgres checkpoint, which should not
+// happen between the probe and the first run).
+type commitProbe struct {
+	db   *TempDatabase
+	conn *pgx.Conn
+}
+
+func newCommitProbe(ctx context.Context, serverDSN string) (*commitProbe, error) {
+	db, err := CreateDatabase(ctx, serverDSN, "speed")
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.Connect(ctx, db.DSN)
+	if err == nil {
+		// A logged table: an unlogged or temporary one skips the WAL
+		// flush the probe is about.
+		_, err = conn.Exec(ctx, "CREATE TABLE commit_probe (n int NOT NULL)")
+	}
+	if err != nil {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+		return nil, errors.Join(err, db.Drop())
+	}
+	return &commitProbe{db: db, conn: conn}, nil
+}
+
+// measure returns the mean time of n autocommitted one-row INSERTs, after
+// warmup unmeasured ones, in µs.
+func (p *commitProbe) measure(ctx context.Context, warmup, n int) (float64, error) {
+	var start time.Time
+	for i := range warmup + n {
+		if i == warmup {
+			start = time.Now()
+		}
+		if _, err := p.conn.Exec(ctx, "INSERT INTO commit_probe VALUES ($1)", i); err != nil {
+			return 0, fmt.Errorf("commit probe: %w", err)
+		}
+	}
+	return round1(time.Since(start).Seconds() * 1e6 / float64(n)), nil
+}
+
+func (p *commitProbe) close() error {
+	p.conn.Close(context.Background())
+	return p.db.Drop()
 }

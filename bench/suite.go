@@ -241,12 +241,29 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (rep *Report, err error) {
 	} else {
 		say("machine still busy after %g s: %.2f cores in use by something else; running anyway", q.WaitedS, q.BusyCores)
 	}
-	before, err := MeasureSpeed(ctx)
+	var commits *commitProbe
+	if usesPG {
+		if commits, err = newCommitProbe(ctx, cfg.PGDSN); err != nil {
+			return nil, fmt.Errorf("machine speed: %w", err)
+		}
+		defer func() { err = errors.Join(err, commits.close()) }()
+	}
+	speed := func() (Speed, error) {
+		sp, err := MeasureSpeed(ctx)
+		if err == nil && commits != nil {
+			sp.PGCommitus, err = commits.measure(ctx, speedWarmCommits, speedCommits)
+		}
+		if err != nil {
+			return Speed{}, fmt.Errorf("machine speed: %w", err)
+		}
+		return sp, nil
+	}
+	before, err := speed()
 	if err != nil {
-		return nil, fmt.Errorf("machine speed: %w", err)
+		return nil, err
 	}
 	rep.Header.Speed = &SpeedProbe{Before: before}
-	say("machine speed: SHA-256 %.0f MB/s on one core, TCP loopback round trip %.1f µs", before.HashMBps, before.LoopbackRTTus)
+	say("machine speed: %s", before)
 
 	for _, scenario := range []string{ScenarioHot, ScenarioUniform} {
 		wallets, skew := many, Skew{Kind: "uniform"}
@@ -296,12 +313,12 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (rep *Report, err error) {
 			rep.Results = append(rep.Results, res)
 		}
 	}
-	after, err := MeasureSpeed(ctx)
+	after, err := speed()
 	if err != nil {
-		return nil, fmt.Errorf("machine speed: %w", err)
+		return nil, err
 	}
 	rep.Header.Speed.After = &after
-	say("machine speed after the runs: SHA-256 %.0f MB/s, TCP loopback round trip %.1f µs", after.HashMBps, after.LoopbackRTTus)
+	say("machine speed after the runs: %s", after)
 	// Results grouped by system, in the order of cfg.Systems.
 	slices.SortStableFunc(rep.Results, func(a, b Result) int {
 		return slices.Index(systems, a.System) - slices.Index(systems, b.System)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/walletd/walletd/internal/pgtest"
 )
 
@@ -73,6 +75,9 @@ func runTinySuite(t *testing.T, pg string, systems []string, profile string, rep
 	if sp := rep.Header.Speed; sp == nil || sp.Before.HashMBps <= 0 || sp.After == nil || sp.After.LoopbackRTTus <= 0 ||
 		!strings.Contains(string(md), "| Machine speed | SHA-256 ") || !strings.Contains(string(md), "after the last") {
 		t.Errorf("the machine's speed before and after the runs: %+v\n%s", sp, md)
+	} else if usesPG := pg != ""; (sp.Before.PGCommitus > 0) != usesPG || (sp.After.PGCommitus > 0) != usesPG ||
+		strings.Count(string(md), ", Postgres commit ") != map[bool]int{true: 2}[usesPG] {
+		t.Errorf("the Postgres commit probe (Postgres used: %v): %+v\n%s", usesPG, sp, md)
 	}
 	return rep
 }
@@ -94,5 +99,19 @@ func TestSuitePostgres(t *testing.T) {
 	rep := runTinySuite(t, pgtest.ServerDSN(), []string{SystemNaive, SystemWalletdPostgres}, "", 1)
 	if rep.Header.Postgres == "" || len(rep.Ratios) != 2 || rep.Ratios[0].Versus != SystemNaive {
 		t.Errorf("postgres %q, ratios %+v", rep.Header.Postgres, rep.Ratios)
+	}
+	// The commit probe's database is gone (only suites make one; the
+	// systems' databases are shared with single runs, which other
+	// packages' tests may be making right now).
+	conn, err := pgx.Connect(context.Background(), pgtest.ServerDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var left []string
+	rows, _ := conn.Query(context.Background(), "SELECT datname FROM pg_database WHERE datname LIKE 'walletbench\\_speed\\_%'")
+	left, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(left) > 0 {
+		t.Errorf("databases left behind: %v (%v)", left, err)
 	}
 }
