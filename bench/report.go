@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -276,18 +277,22 @@ func (r *Report) Finish(took time.Duration) {
 		}
 	}
 	for _, c := range crits {
-		worst, seen, where := 0.0, false, ""
+		worst, seen, where, bound := 0.0, false, "", ""
 		for _, x := range r.Ratios {
 			if x.Versus != c.vs || (c.scen != "" && x.Scenario != c.scen) || (c.system != "" && x.Walletd != c.system) {
 				continue
 			}
 			if !seen || x.RPS < worst {
 				worst, seen, where = x.RPS, true, fmt.Sprintf("%s, %s, %d users%s", x.Walletd, x.Scenario, x.Users, turns(x.RunRPS, "%.2f×"))
+				bound = r.cpuBound(x, c.min)
 			}
 		}
 		if seen {
-			r.Acceptance = append(r.Acceptance, Check{Criterion: c.name, Goal: c.goal, Pass: worst >= c.min,
-				Actual: fmt.Sprintf("lowest %.2f× (%s)", worst, where)})
+			actual := fmt.Sprintf("lowest %.2f× (%s)", worst, where)
+			if worst < c.min {
+				actual += bound
+			}
+			r.Acceptance = append(r.Acceptance, Check{Criterion: c.name, Goal: c.goal, Pass: worst >= c.min, Actual: actual})
 		}
 	}
 	minSuccess, worstSuccess := 100.0, ""
@@ -309,13 +314,25 @@ func (r *Report) Finish(took time.Duration) {
 	}
 	r.Acceptance = append(r.Acceptance, Check{Criterion: "zero discrepancies (every checked run)", Pass: discrepancies == 0 && checked > 0,
 		Actual: fmt.Sprintf("%d in %d checked runs", discrepancies, checked)})
-	for _, lim := range []struct {
-		ms   float64
-		goal bool
-	}{{20, false}, {10, true}} {
+	// The P99 bars get the production configuration's line too, as the
+	// throughput bars do.
+	type latCrit struct {
+		ms     float64
+		goal   bool
+		system string // "": any walletd
+	}
+	var latCrits []latCrit
+	for _, c := range []latCrit{{ms: 20}, {ms: 10, goal: true}} {
+		latCrits = append(latCrits, c)
+		if len(stores) > 1 && stores[SystemWalletdPostgres] {
+			c.system = SystemWalletdPostgres
+			latCrits = append(latCrits, c)
+		}
+	}
+	for _, lim := range latCrits {
 		worst, where, seen := 0.0, "", false
 		for _, w := range walletds {
-			if w.Users == 50 && w.LatencyMS.P99 >= worst {
+			if w.Users == 50 && (lim.system == "" || w.System == lim.system) && w.LatencyMS.P99 >= worst {
 				var runs []float64
 				for _, x := range w.Repeats {
 					runs = append(runs, x.P99MS)
@@ -324,10 +341,47 @@ func (r *Report) Finish(took time.Duration) {
 			}
 		}
 		if seen {
-			r.Acceptance = append(r.Acceptance, Check{Criterion: fmt.Sprintf("walletd P99 at 50 users ≤ %.0f ms", lim.ms), Goal: lim.goal,
+			name := fmt.Sprintf("walletd P99 at 50 users ≤ %.0f ms", lim.ms)
+			if lim.system != "" {
+				name += ", production configuration (" + lim.system + ")"
+			}
+			r.Acceptance = append(r.Acceptance, Check{Criterion: name, Goal: lim.goal,
 				Pass: worst <= lim.ms, Actual: fmt.Sprintf("highest %.2f ms (%s)", worst, where)})
 		}
 	}
+}
+
+// cpuBound says, for a throughput bar that ratio x misses, what the bar
+// asks for and what the machine allows walletd at the CPU it spent per
+// request in that run (generator, server, Postgres and kernel together: on
+// one box they share the cores): "; the bar needs 23,300 req/s; at 154 µs
+// of the machine's CPU per request its 2 cores allow at most 13,000". When
+// the allowance is below the bar, no scheduling or waiting can reach it:
+// only less CPU per request can. Empty without CPU figures.
+func (r *Report) cpuBound(x Ratio, bar float64) string {
+	w, okW := r.find(x.Walletd, x.Scenario, x.Users)
+	o, okO := r.find(x.Versus, x.Scenario, x.Users)
+	if !okW || !okO || w.CPU == nil || w.CPU.Machine <= 0 || w.RPS <= 0 || r.Header.Cores <= 0 {
+		return ""
+	}
+	perReq := w.CPU.Machine / w.RPS // core-seconds per request
+	return fmt.Sprintf("; the bar needs %s req/s; at %.0f µs of the machine's CPU per request its %d cores allow at most %s",
+		thousands(bar*o.RPS), perReq*1e6, r.Header.Cores, thousands(float64(r.Header.Cores)/perReq))
+}
+
+// thousands rounds v to three significant figures and groups its digits
+// ("23,300").
+func thousands(v float64) string {
+	if v >= 1000 {
+		p := math.Pow(10, math.Floor(math.Log10(v))-2)
+		v = math.Round(v/p) * p
+	}
+	n := int64(math.Round(v))
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // turns lists a repeated figure run by run ("; runs 3.91×, 3.39×, 4.88×"),
