@@ -31,10 +31,10 @@ type Speed struct {
 	// flush of the WAL to disk. The naive design pays it with its row
 	// lock held, once per bet, while walletd shares one among all the
 	// events of a group commit, so the ratios between them follow the
-	// disk: the naive design ran about three times as fast on a VM whose
-	// flush took 51 µs (pg_test_fsync) as on the VMs before it, walletd
-	// about 1.5 times (docs/benchmarks.md). Zero when the suite
-	// uses no Postgres.
+	// disk: on a VM whose flush took 51 µs (pg_test_fsync) the naive
+	// design ran 2–2.7 times as fast as on the VM before it, walletd
+	// 1.3–1.5 times (docs/benchmarks.md). Zero when the suite uses no
+	// Postgres.
 	PGCommitus float64 `json:"pg_commit_us,omitempty"`
 }
 
