@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Speed is how fast the machine ran two fixed workloads. The same code
+// Speed is how fast the machine ran fixed workloads. The same code
 // measures the same on the same hardware, so when a suite's figures differ
 // from another run's, its speed says whether the machine did: on a shared or
 // virtual machine the same binary can take twice the CPU time from one hour
@@ -63,8 +63,9 @@ const (
 	speedWarmCommits = 50
 )
 
-// MeasureSpeed runs both workloads, in about half a second on a
-// development machine.
+// MeasureSpeed runs the computation and the round trips (the Postgres
+// commit is measured by a commitProbe, where the suite has a server), in
+// about half a second on a development machine.
 func MeasureSpeed(ctx context.Context) (Speed, error) {
 	hash := hashSpeed()
 	rtt, err := loopbackRTT(ctx, speedWarmupTrips, speedRoundTrips)

@@ -231,6 +231,15 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (rep *Report, err error) {
 		}
 	}
 
+	// The commit probe's database is made before the machine settles:
+	// creating one writes a copy of the template to the WAL.
+	var commits *commitProbe
+	if usesPG {
+		if commits, err = newCommitProbe(ctx, cfg.PGDSN); err != nil {
+			return nil, fmt.Errorf("machine speed: %w", err)
+		}
+		defer func() { err = errors.Join(err, commits.close()) }()
+	}
 	q, err := settle(ctx, machineBusyOver(time.Second), time.Second, SettleLimit, max(cfg.SettleMaxWait, 0))
 	if err != nil {
 		return nil, err
@@ -240,13 +249,6 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (rep *Report, err error) {
 		say("machine quiet: %.2f cores busy (waited %g s)", q.BusyCores, q.WaitedS)
 	} else {
 		say("machine still busy after %g s: %.2f cores in use by something else; running anyway", q.WaitedS, q.BusyCores)
-	}
-	var commits *commitProbe
-	if usesPG {
-		if commits, err = newCommitProbe(ctx, cfg.PGDSN); err != nil {
-			return nil, fmt.Errorf("machine speed: %w", err)
-		}
-		defer func() { err = errors.Join(err, commits.close()) }()
 	}
 	speed := func() (Speed, error) {
 		sp, err := MeasureSpeed(ctx)
