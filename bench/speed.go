@@ -33,7 +33,7 @@ type Speed struct {
 	// events of a group commit, so the ratios between them follow the
 	// disk: on a VM whose flush took 51 µs (pg_test_fsync) the naive
 	// design ran 2–2.7 times as fast as on the VM before it, walletd
-	// 1.3–1.5 times (docs/benchmarks.md). Zero when the suite uses no
+	// 1.3–1.6 times (docs/benchmarks.md). Zero when the suite uses no
 	// Postgres.
 	PGCommitus float64 `json:"pg_commit_us,omitempty"`
 }
