@@ -45,7 +45,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		if cfg.PGDSN == "" {
 			return errors.New("serve naive: a Postgres DSN is required")
 		}
-		w, err := naive.Open(ctx, cfg.PGDSN, orDefault(cfg.MaxConns, 32))
+		w, err := naive.Open(ctx, cfg.PGDSN, orDefault(cfg.MaxConns, DefaultNaiveConns))
 		if err != nil {
 			return err
 		}

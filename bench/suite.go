@@ -56,9 +56,13 @@ type SuiteConfig struct {
 	// comparison servers (walletbench itself), so they run in their own
 	// process like walletd. Empty: they run inside this process.
 	SelfExe string
-	// NaiveConns: the naive baseline's connection pool (default 32: of 16,
-	// 32 and 64 on the 2-core machine, 32 served the uniform scenario best and
-	// 16 the hot wallet, within the noise).
+	// NaiveConns: the naive baseline's connection pool (default 16: the
+	// baseline gets the pool it runs best with. On the first 2-core VM, of
+	// 16, 32 and 64, 32 served the uniform scenario best and 16 the hot
+	// wallet, within the noise; on the next, of 4, 8, 16 and 32 in
+	// alternated suites, 16 served 10,000 wallets best and 4–16 the hot
+	// wallet alike, while 32 lost a third there: more connections queued
+	// on one row lock spend Postgres's CPU on waking each other).
 	NaiveConns int
 	// Formats: provider wire formats (pragmatic, evolution) to play against
 	// each walletd after its generic runs, with the largest user count and
@@ -89,6 +93,10 @@ type SuiteConfig struct {
 	Progress io.Writer
 }
 
+// DefaultNaiveConns is the naive baseline's pool unless told otherwise
+// (SuiteConfig.NaiveConns says how it was chosen).
+const DefaultNaiveConns = 16
+
 // SettleLimit is the CPU use (cores, over one second) below which the
 // machine counts as quiet: idle servers, an idle Postgres and the kernel's
 // housekeeping stay well under it; a build, a checkpoint of the wallets just
@@ -112,7 +120,7 @@ func (c *SuiteConfig) defaults() {
 	if c.Mix == (Mix{}) {
 		c.Mix = DefaultMix()
 	}
-	c.NaiveConns = orDefault(c.NaiveConns, 32)
+	c.NaiveConns = orDefault(c.NaiveConns, DefaultNaiveConns)
 	c.Repeat = orDefault(c.Repeat, 1)
 	c.ProviderRounds = orDefault(c.ProviderRounds, 20)
 	if c.ProfileSystem == "" {

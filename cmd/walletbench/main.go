@@ -112,7 +112,7 @@ func suite(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 	profSystem := fs.String("profile-system", bench.SystemWalletdPostgres, "system to profile")
 	profScenario := fs.String("profile-scenario", bench.ScenarioUniform, "scenario to profile (hot or uniform)")
 	profUsers := fs.Int("profile-users", 200, "users of the profiled run")
-	naiveConns := fs.Int("naive-conns", 32, "connection pool of the naive baseline")
+	naiveConns := fs.Int("naive-conns", bench.DefaultNaiveConns, "connection pool of the naive baseline")
 	walletdBin := fs.String("walletd-bin", "", "a prebuilt walletd (default: go build)")
 	formats := fs.String("formats", "", "also play these provider wire formats (pragmatic,evolution) against each walletd, through providers/sim")
 	providerRounds := fs.Int("provider-rounds", 20, "rounds per user of the provider-format runs")
@@ -216,7 +216,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		walletdEnv = append(walletdEnv, v)
 		return nil
 	})
-	naiveConns := fs.Int("naive-conns", 32, "connection pool of the naive baseline")
+	naiveConns := fs.Int("naive-conns", bench.DefaultNaiveConns, "connection pool of the naive baseline")
 	genProfile := fs.String("generator-profile", "", "write a CPU profile of walletbench itself (the load generator) to this file")
 	if err := fs.Parse(args); err != nil {
 		return exitProblem, err
@@ -463,7 +463,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	system := fs.String("system", "", "naive or ceiling")
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
 	pg := fs.String("pg", "", "the naive baseline's Postgres database")
-	conns := fs.Int("max-conns", 32, "the naive baseline's connection pool")
+	conns := fs.Int("max-conns", bench.DefaultNaiveConns, "the naive baseline's connection pool")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
