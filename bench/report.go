@@ -263,6 +263,10 @@ func (r *Report) Finish(took time.Duration) {
 	for _, w := range walletds {
 		stores[w.System] = true
 	}
+	// production: the suite ran both stores, so some bars get a line of
+	// their own for walletd-postgres, named with this suffix.
+	production := len(stores) > 1 && stores[SystemWalletdPostgres]
+	const productionName = ", production configuration (" + SystemWalletdPostgres + ")"
 	var crits []crit
 	for _, c := range []crit{
 		{name: "hot wallet: walletd ≥ 20× naive throughput", vs: SystemNaive, scen: ScenarioHot, min: 20},
@@ -270,8 +274,8 @@ func (r *Report) Finish(took time.Duration) {
 		{name: "walletd ≥ 50% of the no-op ceiling", goal: true, vs: SystemCeiling, min: 0.5},
 	} {
 		crits = append(crits, c)
-		if c.vs == SystemNaive && len(stores) > 1 && stores[SystemWalletdPostgres] {
-			c.name += ", production configuration (" + SystemWalletdPostgres + ")"
+		if c.vs == SystemNaive && production {
+			c.name += productionName
 			c.system = SystemWalletdPostgres
 			crits = append(crits, c)
 		}
@@ -324,7 +328,7 @@ func (r *Report) Finish(took time.Duration) {
 	var latCrits []latCrit
 	for _, c := range []latCrit{{ms: 20}, {ms: 10, goal: true}} {
 		latCrits = append(latCrits, c)
-		if len(stores) > 1 && stores[SystemWalletdPostgres] {
+		if production {
 			c.system = SystemWalletdPostgres
 			latCrits = append(latCrits, c)
 		}
@@ -343,7 +347,7 @@ func (r *Report) Finish(took time.Duration) {
 		if seen {
 			name := fmt.Sprintf("walletd P99 at 50 users ≤ %.0f ms", lim.ms)
 			if lim.system != "" {
-				name += ", production configuration (" + lim.system + ")"
+				name += productionName
 			}
 			r.Acceptance = append(r.Acceptance, Check{Criterion: name, Goal: lim.goal,
 				Pass: worst <= lim.ms, Actual: fmt.Sprintf("highest %.2f ms (%s)", worst, where)})
