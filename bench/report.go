@@ -294,7 +294,7 @@ func (r *Report) Finish(took time.Duration) {
 		if seen {
 			actual := fmt.Sprintf("lowest %.2f× (%s, %s, %d users%s)", worst.RPS, worst.Walletd, worst.Scenario, worst.Users, turns(worst.RunRPS, "%.2f×"))
 			if worst.RPS < c.min {
-				actual += r.cpuBound(worst, c.min)
+				actual += r.whatBounds(worst, c.min)
 			}
 			r.Acceptance = append(r.Acceptance, Check{Criterion: c.name, Goal: c.goal, Pass: worst.RPS >= c.min, Actual: actual})
 		}
@@ -355,7 +355,7 @@ func (r *Report) Finish(took time.Duration) {
 	}
 }
 
-// cpuBound says, for a throughput bar that ratio x misses, what the bar
+// whatBounds says, for a throughput bar that ratio x misses, what the bar
 // asks for and what the machine allows walletd at the CPU it spent per
 // request in that run (generator, server, Postgres and kernel together: on
 // one box they share the cores): "; the bar needs 23,300 req/s; at 154 µs
@@ -368,7 +368,7 @@ func (r *Report) Finish(took time.Duration) {
 // and a store committing all the time, the run waited on its commits (the
 // disk's flush and the statement of each batch), not on the cores. Empty
 // without CPU figures.
-func (r *Report) cpuBound(x Ratio, bar float64) string {
+func (r *Report) whatBounds(x Ratio, bar float64) string {
 	w, okW := r.find(x.Walletd, x.Scenario, x.Users)
 	o, okO := r.find(x.Versus, x.Scenario, x.Users)
 	if !okW || !okO || w.CPU == nil || w.CPU.Machine <= 0 || w.RPS <= 0 || r.Header.Cores <= 0 {
