@@ -365,8 +365,8 @@ func (r *Report) Finish(took time.Duration) {
 // cores and, for walletd, how much of each second its store spent
 // committing ("; the run kept 1.39 of them busy; the store was committing
 // 0.91 s of every second (432 commits/s of 2.11 ms)"): with cores to spare
-// and a store committing all the time, the run waited on its commits (the
-// disk's flush and the statement of each batch), not on the cores. Empty
+// and a store committing all the time, the run waited on its commits
+// (each batch's statement, then its flush), not on the cores. Empty
 // without CPU figures.
 func (r *Report) whatBounds(x Ratio, bar float64) string {
 	w, okW := r.find(x.Walletd, x.Scenario, x.Users)

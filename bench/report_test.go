@@ -182,10 +182,11 @@ func checkActuals(t *testing.T, r *Report, want map[string]string) {
 	}
 }
 
-// A missed throughput bar says what it needs and what the cores allow at
-// the CPU walletd spent per request; a met bar, or a run without CPU
-// figures, says neither.
-func TestAcceptanceCPUBound(t *testing.T) {
+// A missed throughput bar says what it needs, what the cores allow at the
+// CPU walletd spent per request, how busy the run kept them and, with the
+// store's figures, how much of each second it spent committing; a met bar,
+// or a run without CPU figures, says none of it.
+func TestAcceptanceWhatBounds(t *testing.T) {
 	r := sampleReport()
 	for i, x := range r.Results {
 		if x.System == SystemWalletdPostgres && x.Scenario == ScenarioUniform {

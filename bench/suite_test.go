@@ -108,9 +108,9 @@ func TestSuitePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	var left []string
+	// Query's error comes back from CollectRows.
 	rows, _ := conn.Query(context.Background(), "SELECT datname FROM pg_database WHERE datname LIKE 'walletbench\\_speed\\_%'")
-	left, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	left, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil || len(left) > 0 {
 		t.Errorf("databases left behind: %v (%v)", left, err)
 	}
